@@ -1,0 +1,189 @@
+"""The Latte model: patch embedding -> spatial/temporal transformer blocks -> final layer.
+
+::
+
+    x (B, F, C, H, W) --embed--> grid (B, n_f, N, D) + spatial sin-cos
+        --blocks (variant 1-4, temporal PE before the first block that mixes frames)-->
+        --final layer--> (B, n_f, N, s*p*p*C_out) --unpatchify--> (B, F, C_out, H, W)
+
+Joint image-video training: the last ``num_images`` frames of ``x`` are independent images. They are
+embedded per frame like the video, go through every spatial computation, and skip temporal attention
+and the temporal position embedding.
+"""
+from __future__ import annotations
+
+import torch
+from einops import repeat
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from .blocks import FactorizedAttentionBlock, FactorizedHeadsBlock, FinalLayer, TransformerBlock
+from .conditioning import LabelEmbedder, TimestepEmbedder
+from .config import LatteConfig
+from .patch_embed import PatchEmbed, TubeletEmbed, unpatchify
+from .positional import RotaryEmbedding, sincos_1d, sincos_2d
+
+
+def block_axes(variant: int, depth: int) -> list[str]:
+    """Which tokens each block lets attend to each other, per variant."""
+    if variant == 1:   # interleaved: spatial, temporal, spatial, temporal, ...
+        return ["spatial", "temporal"] * (depth // 2)
+    if variant == 2:   # late fusion: all spatial blocks first, then all temporal ones
+        return ["spatial"] * (depth // 2) + ["temporal"] * (depth // 2)
+    return ["factorized"] * depth
+
+
+class Latte(nn.Module):
+    """Latent video diffusion transformer.
+
+    forward(x (B, F, C, H, W), t (B,), y (B,) or None, num_images, y_images (B, num_images) or None)
+    -> (B, F, C_out, H, W) with C_out = 2C when ``learn_sigma`` (ε first, then the variance values).
+    """
+
+    def __init__(self, config: LatteConfig):
+        super().__init__()
+        self.config = cfg = config
+        D = cfg.hidden_size
+        adaln = cfg.conditioning == "s-adaln"
+        if cfg.patch_embedding == "uniform":
+            self.x_embedder = PatchEmbed(cfg.patch_size, cfg.in_channels, D)
+        else:
+            self.x_embedder = TubeletEmbed(cfg.patch_size, cfg.tubelet_stride, cfg.in_channels, D)
+        self.t_embedder = TimestepEmbedder(D)
+        if cfg.num_classes > 0:
+            self.y_embedder = LabelEmbedder(cfg.num_classes, D, cfg.class_dropout_prob)
+
+        # Fixed tables are buffers, rebuilt from the config (not saved, not trained).
+        self.register_buffer("pos_embed", sincos_2d(D, cfg.grid_size, cfg.grid_size), persistent=False)  # (N, D)
+        self.register_buffer("temp_embed", sincos_1d(D, range(cfg.token_frames)), persistent=False)     # (n_f, D)
+        self.rope = RotaryEmbedding(D // cfg.num_heads) if cfg.temporal_pe == "rope" else None
+
+        self.axes = block_axes(cfg.variant, cfg.depth)
+        self.blocks = nn.ModuleList([self._make_block(axis) for axis in self.axes])
+        self.final_layer = FinalLayer(D, cfg.tubelet_stride * cfg.patch_size ** 2 * cfg.out_channels, adaln)
+        self.gradient_checkpointing = False
+        self.initialize_weights()
+
+    def _make_block(self, axis: str) -> nn.Module:
+        cfg, adaln = self.config, self.config.conditioning == "s-adaln"
+        if cfg.variant == 3:
+            return FactorizedAttentionBlock(cfg.hidden_size, cfg.num_heads, cfg.mlp_ratio, adaln)
+        if cfg.variant == 4:
+            return FactorizedHeadsBlock(cfg.hidden_size, cfg.num_heads, cfg.mlp_ratio, adaln)
+        return TransformerBlock(cfg.hidden_size, cfg.num_heads, axis, cfg.mlp_ratio, adaln)
+
+    def initialize_weights(self) -> None:
+        """DiT's initialisation, so that a new S-AdaLN model outputs exactly zero."""
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.xavier_uniform_(module.weight)
+                nn.init.zeros_(module.bias)
+        # The patch projection is a Linear over flattened patches in disguise: init it like one.
+        w = self.x_embedder.proj.weight
+        nn.init.xavier_uniform_(w.view(w.shape[0], -1))
+        nn.init.zeros_(self.x_embedder.proj.bias)
+        nn.init.normal_(self.t_embedder.mlp[0].weight, std=0.02)
+        nn.init.normal_(self.t_embedder.mlp[2].weight, std=0.02)
+        if self.config.num_classes > 0:
+            nn.init.normal_(self.y_embedder.embedding_table.weight, std=0.02)
+        # adaLN-Zero: zero modulation => every gate α is 0 and every block starts as the identity.
+        for module in [*self.blocks, self.final_layer]:
+            if getattr(module, "adaln", False):
+                nn.init.zeros_(module.adaLN_modulation[-1].weight)
+                nn.init.zeros_(module.adaLN_modulation[-1].bias)
+        # Zero output layer => the first prediction is exactly 0 (ε = 0, v = 0).
+        nn.init.zeros_(self.final_layer.linear.weight)
+        nn.init.zeros_(self.final_layer.linear.bias)
+
+    # ------------------------------------------------------------------ forward pieces
+    def embed(self, x: torch.Tensor, num_images: int) -> torch.Tensor:
+        """(B, F_video + num_images, C, H, W) -> token grid (B, n_f + num_images, N, D), spatial PE added."""
+        cfg = self.config
+        B, F, C, H, W = x.shape
+        if C != cfg.in_channels or H != cfg.input_size or W != cfg.input_size:
+            raise ValueError(f"input of shape (C, H, W)={(C, H, W)} does not match the model's "
+                             f"(in_channels, input_size, input_size)={(cfg.in_channels, cfg.input_size, cfg.input_size)}")
+        if not 0 <= num_images < F:
+            raise ValueError(f"num_images={num_images} must be in [0, {F - 1}] for {F} input frames")
+        n_video = F - num_images
+        if cfg.temporal_pe == "absolute" and n_video != cfg.num_frames:
+            raise ValueError(f"got {n_video} video frames but num_frames={cfg.num_frames}; absolute temporal "
+                             "position tables have a fixed length (temporal_pe='rope' accepts any length)")
+        if n_video % cfg.tubelet_stride:
+            raise ValueError(f"video frames={n_video} are not divisible by tubelet_stride={cfg.tubelet_stride}")
+        if num_images and cfg.patch_embedding == "compression":
+            raise ValueError("num_images > 0 needs patch_embedding='uniform': a tubelet cannot embed a single image")
+        tokens = self.x_embedder(x)                     # (B, n_f + num_images, N, D)
+        return tokens + self.pos_embed
+
+    def condition(self, t: torch.Tensor, y: torch.Tensor | None, n_video: int, num_images: int,
+                  y_images: torch.Tensor | None) -> list[torch.Tensor]:
+        """Embeddings of the condition: [t_emb] or [t_emb, y_emb], each (B, 1 or n_f + num_images, D).
+
+        Image frames take their own labels ``y_images`` when given, otherwise the video's label.
+        """
+        embeddings = [self.t_embedder(t)[:, None]]                      # (B, 1, D)
+        if self.config.num_classes == 0:
+            return embeddings
+        if y is None:
+            raise ValueError(f"y (class labels) is required: the model is class-conditional "
+                             f"with num_classes={self.config.num_classes}")
+        if y_images is None or num_images == 0:
+            return embeddings + [self.y_embedder(y)[:, None]]           # (B, 1, D)
+        labels = torch.cat([repeat(y, "b -> b f", f=n_video), y_images], dim=1)  # (B, n_f + num_images)
+        return embeddings + [self.y_embedder(labels)]                   # (B, n_f + num_images, D)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None,
+                num_images: int = 0, y_images: torch.Tensor | None = None) -> torch.Tensor:
+        cfg = self.config
+        grid = self.embed(x, num_images)                # (B, F_tok, N, D), F_tok = n_f + num_images
+        B, F_tok = grid.shape[:2]
+        n_video = F_tok - num_images
+        embeddings = self.condition(t, y, n_video, num_images, y_images)
+
+        num_cond_tokens = 0
+        if cfg.conditioning == "s-adaln":
+            c = sum(embeddings)                         # (B, 1 or F_tok, D): modulates every block
+        else:
+            # Tokens: the condition joins every frame's token list once, at the input; the tokens are
+            # attended to like patches (spatially and through time) and dropped before the final layer.
+            cond = torch.stack([e.expand(B, F_tok, -1) for e in embeddings], dim=2)  # (B, F_tok, K, D)
+            num_cond_tokens = cond.shape[2]
+            grid = torch.cat([cond, grid], dim=2)       # (B, F_tok, K + N, D)
+            c = None
+
+        temporal_pe_added = False
+        for block, axis in zip(self.blocks, self.axes):
+            if axis != "spatial" and not temporal_pe_added:
+                grid = self.add_temporal_pe(grid, n_video)
+                temporal_pe_added = True
+            if self.gradient_checkpointing and self.training:
+                grid = checkpoint(block, grid, c, self.rope, num_images, use_reentrant=False)
+            else:
+                grid = block(grid, c, self.rope, num_images)
+
+        grid = grid[:, :, num_cond_tokens:]             # (B, F_tok, N, D)
+        out = self.final_layer(grid, c)                 # (B, F_tok, N, s*p*p*C_out)
+        return unpatchify(out, cfg.patch_size, (cfg.grid_size, cfg.grid_size), cfg.tubelet_stride)
+
+    def add_temporal_pe(self, grid: torch.Tensor, n_video: int) -> torch.Tensor:
+        """Absolute temporal PE on the video frames only (images and RoPE models get none)."""
+        if self.rope is not None:
+            return grid
+        video = grid[:, :n_video] + self.temp_embed[:, None]    # (B, n_f, N, D) + (n_f, 1, D)
+        return torch.cat([video, grid[:, n_video:]], dim=1) if n_video < grid.shape[1] else video
+
+    def forward_with_cfg(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor, cfg_scale: float,
+                         **kwargs) -> torch.Tensor:
+        """Classifier-free guidance in one batched pass (DiT convention).
+
+        The batch is [conditional half; unconditional half] (the second half of y holds the null class).
+        Only the ε channels are guided: ``ε = ε_u + s (ε_c − ε_u)``; the variance channels pass through.
+        """
+        half = x[: len(x) // 2]
+        out = self.forward(torch.cat([half, half]), t, y, **kwargs)    # (B, F, C_out, H, W)
+        C = self.config.in_channels
+        eps, rest = out[:, :, :C], out[:, :, C:]
+        cond_eps, uncond_eps = eps.chunk(2)
+        guided = uncond_eps + cfg_scale * (cond_eps - uncond_eps)
+        return torch.cat([torch.cat([guided, guided]), rest], dim=2)

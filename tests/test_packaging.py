@@ -1,0 +1,31 @@
+"""pyproject.toml and environment.yml must ask for the same packages."""
+import sys
+from pathlib import Path
+
+import yaml
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _normalise(requirement: str) -> str:
+    return requirement.replace(" ", "").replace("'", '"').lower()
+
+
+def test_environment_yml_matches_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = project["dependencies"] + project["optional-dependencies"]["dev"]
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip_lists = [d["pip"] for d in env["dependencies"] if isinstance(d, dict)]
+    listed = [r for r in pip_lists[0] if not r.startswith("-e")]
+    assert sorted(map(_normalise, listed)) == sorted(map(_normalise, wanted))
+
+
+def test_torch_keeps_an_upper_bound():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    torch_req = next(r for r in project["dependencies"] if r.startswith("torch"))
+    assert "<" in torch_req, "an open torch range installs a multi-GB CUDA build on CPU machines"
