@@ -1,8 +1,13 @@
-"""Command line: ``python -m minilatte <command>`` (also the ``minilatte`` console script)."""
+"""Command line: ``python -m minilatte <command>`` (also the ``minilatte`` console script).
+
+Commands: ``demo`` (the README's main job), ``train``, ``sample``, ``summary``. Bad input prints one
+line naming what is wrong and exits with code 2; Ctrl-C during training writes a checkpoint first.
+"""
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import torch
 
@@ -14,14 +19,78 @@ def _summary(args) -> None:
     torch.manual_seed(args.seed)
     model = create_latte(args.model, num_frames=args.num_frames, input_size=args.input_size,
                          num_classes=args.num_classes, variant=args.variant)
-    print(f"{args.model}")
+    print(args.model)
     print(summarize(model))
     print(forward_check(model, seed=args.seed))
+
+
+def _train(args) -> None:
+    from .config import load_config
+    from .train import train
+
+    cfg = load_config(args.config, args.set)
+    out = Path(args.out or Path("runs") / cfg.name)
+    result = train(cfg, out, resume=args.resume, progress=not args.no_progress)
+    print(f"trained {cfg.name} to step {result.step}: final loss {result.final_loss:.4f}")
+    print(f"checkpoint: {result.checkpoint}")
+    if result.samples:
+        print(f"samples: {result.samples}")
+
+
+def _sample(args) -> None:
+    from .sample import load_for_sampling, sample_videos
+    from .viz import save_gif
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model, cfg = load_for_sampling(args.checkpoint, device)
+    labels = None
+    if model.config.num_classes:
+        if args.class_label is None:
+            labels = torch.arange(args.num_videos) % model.config.num_classes
+        else:
+            labels = torch.full((args.num_videos,), args.class_label)
+    elif args.class_label is not None:
+        raise ValueError("--class-label given but the model is unconditional")
+    videos = sample_videos(model, cfg.diffusion, args.num_videos, labels=labels, sampler=args.sampler,
+                           steps=args.steps, cfg_scale=args.cfg_scale, seed=args.seed)
+    print(f"wrote {save_gif(videos, args.out)}")
+
+
+def _demo(args) -> None:
+    from .demo import run_demo
+
+    run_demo(Path(args.out), progress=not args.no_progress)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="minilatte", description="Learn Latte by building it.")
     sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("demo", help="train a tiny Latte on synthetic videos, sample, write GIF + loss curve + report")
+    p.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_demo)
+
+    p = sub.add_parser("train", help="train from a config (python -m minilatte train --config cpu)")
+    p.add_argument("--config", required=True, help="packaged config name (ci, cpu, paper-ucf101, ...) or a .yaml path")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override one setting, e.g. --set train.steps=100 (repeatable)")
+    p.add_argument("--out", help="run folder (default: runs/<config name>)")
+    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("sample", help="sample videos from a checkpoint into a GIF")
+    p.add_argument("--checkpoint", required=True, help="run folder or checkpoint folder")
+    p.add_argument("--num-videos", type=int, default=4)
+    p.add_argument("--out", default="samples.gif")
+    p.add_argument("--sampler", choices=("ddpm", "ddim"))
+    p.add_argument("--steps", type=int, help="sampling steps (default: the config's)")
+    p.add_argument("--cfg-scale", type=float, help="classifier-free guidance scale (default: the config's)")
+    p.add_argument("--class-label", type=int, help="class of every video (default: cycle through classes)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_sample)
+
     p = sub.add_parser("summary", help="build a preset, print its summary and run one forward pass")
     p.add_argument("--model", default="Latte-S/2", help="preset name, e.g. Latte-S/2, Latte-XL/2, Latte-Tiny/2")
     p.add_argument("--num-frames", type=int, default=16)
@@ -37,7 +106,16 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except ValueError as err:     # bad input: one line, no traceback, exit code 2
+    except (ValueError, FileNotFoundError) as err:   # bad input: one line, no traceback, exit code 2
         print(f"minilatte: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("minilatte: interrupted", file=sys.stderr)
+        return 130
+    except RuntimeError as err:
+        from .train import TrainingError
+        if isinstance(err, TrainingError):
+            print(f"minilatte: error: {err}", file=sys.stderr)
+            return 1
+        raise
     return 0

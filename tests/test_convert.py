@@ -81,7 +81,7 @@ class _Exploit:
 def test_loading_never_executes_pickled_code(tmp_path):
     path = tmp_path / "evil.pt"
     with open(path, "wb") as f:
-        pickle.dump({"ema": _Exploit()}, f)
+        pickle.dump({"ema": _Exploit()}, f, protocol=2)
     with pytest.raises(pickle.UnpicklingError):
         load_official_latte(path)
 

@@ -1,0 +1,224 @@
+"""Run configurations: YAML files validated into dataclasses.
+
+A config has four sections — ``model`` (any :class:`~minilatte.models.LatteConfig` field plus a
+``preset``), ``data``, ``diffusion`` and ``train``. ``load_config("cpu")`` reads a packaged config,
+``load_config("my.yaml")`` a file; ``overrides`` like ``["train.steps=100", "model.variant=3"]``
+change single keys. Every mistake — unknown key, wrong type, inconsistent sizes — is a ``ConfigError``
+whose one-line message names the key and what is allowed.
+"""
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from .models import LatteConfig
+from .models.presets import PRESETS
+
+
+class ConfigError(ValueError):
+    """A bad configuration value; the message is one line naming the key."""
+
+
+@dataclass
+class ModelSection:
+    preset: str = "Latte-Nano/2"
+    overrides: dict = field(default_factory=dict)   # LatteConfig fields, e.g. {"variant": 3}
+
+
+@dataclass
+class DataSection:
+    dataset: str = "shapes"          # a synthetic dataset name, or "folder" for VideoFolder
+    root: str | None = None          # folder of videos for dataset="folder"
+    layout: str | None = None        # VideoFolder layout preset: ffs, sky, ucf101, taichi
+    image_size: int = 16             # pixels (pixel space) or VAE input size
+    frame_interval: int = 1
+    num_images: int = 0              # frames from other videos appended for joint training
+    length: int = 2048               # clips per epoch for synthetic datasets
+    num_workers: int = 0
+    vae: str | None = None           # None: diffusion in pixel space; else a VAE folder (latent space)
+
+
+@dataclass
+class DiffusionSection:
+    noise_schedule: str = "linear"   # "linear" (paper) or "squaredcos_cap_v2"
+    diffusion_steps: int = 1000
+    learn_sigma: bool = True
+    predict_xstart: bool = False
+    sampler: str = "ddpm"            # ddpm | ddim
+    sampling_steps: int = 250
+    cfg_scale: float = 1.0
+
+
+@dataclass
+class TrainSection:
+    steps: int = 100
+    batch_size: int = 8              # global batch: split over the processes of a distributed run
+    lr: float = 1e-4
+    weight_decay: float = 0.0
+    warmup_steps: int = 0
+    ema_decay: float = 0.9999
+    grad_clip: float | None = None   # max gradient norm; None = no clipping
+    clip_start_step: int = 0         # clip only from this step on (official: 20k-500k)
+    mixed_precision: str = "auto"    # auto (bf16 on CUDA, fp32 on CPU) | bf16 | fp32
+    compile: bool = False
+    gradient_checkpointing: bool = False
+    distributed: str = "ddp"         # ddp | fsdp (only under torchrun)
+    seed: int = 0
+    log_every: int = 10
+    ckpt_every: int = 100
+    sample_every: int = 0            # 0 = only at the end
+    num_sample_videos: int = 4
+
+
+@dataclass
+class RunConfig:
+    name: str = "run"
+    model: ModelSection = field(default_factory=ModelSection)
+    data: DataSection = field(default_factory=DataSection)
+    diffusion: DiffusionSection = field(default_factory=DiffusionSection)
+    train: TrainSection = field(default_factory=TrainSection)
+
+    def latte_config(self) -> LatteConfig:
+        """The model's LatteConfig (raises ConfigError for a bad preset or model value)."""
+        fields = {f.name for f in dataclasses.fields(LatteConfig)}
+        unknown = sorted(set(self.model.overrides) - fields)
+        if unknown:
+            raise ConfigError(f"model.{unknown[0]} is not a model setting; allowed: preset, {', '.join(sorted(fields))}")
+        if self.model.preset not in PRESETS:
+            raise ConfigError(f"model.preset={self.model.preset!r} is unknown; choose one of {', '.join(PRESETS)}")
+        try:
+            return LatteConfig(**{**PRESETS[self.model.preset], "learn_sigma": self.diffusion.learn_sigma,
+                                  **self.model.overrides})
+        except ValueError as err:
+            raise ConfigError(f"model: {err}") from None
+
+    def to_dict(self) -> dict:
+        out = dataclasses.asdict(self)
+        out["model"] = {"preset": self.model.preset, **self.model.overrides}
+        return out
+
+
+_SECTIONS = {"model": ModelSection, "data": DataSection, "diffusion": DiffusionSection, "train": TrainSection}
+_CHOICES = {
+    ("diffusion", "noise_schedule"): ("linear", "squaredcos_cap_v2"),
+    ("diffusion", "sampler"): ("ddpm", "ddim"),
+    ("train", "mixed_precision"): ("auto", "bf16", "fp32"),
+    ("train", "distributed"): ("ddp", "fsdp"),
+}
+
+
+def _coerce(key: str, value, annotation: str):
+    """Check ``value`` against a field's annotation string; ints are accepted where floats are."""
+    kinds = {"int": int, "float": (int, float), "bool": bool, "str": str, "dict": dict}
+    allowed = [a.strip() for a in annotation.split("|")]
+    if value is None and "None" in allowed:
+        return None
+    for name in allowed:
+        kind = kinds.get(name)
+        if kind is None or (isinstance(value, bool) and name != "bool"):
+            continue
+        if isinstance(value, kind):
+            return float(value) if name == "float" else value
+    raise ConfigError(f"{key}={value!r} has the wrong type; expected {annotation}")
+
+
+def _build(raw: dict) -> RunConfig:
+    if not isinstance(raw, dict):
+        raise ConfigError("a config file must be a YAML mapping with sections model, data, diffusion, train")
+    unknown = sorted(set(raw) - {"name", *_SECTIONS})
+    if unknown:
+        raise ConfigError(f"{unknown[0]} is not a config section; allowed: name, {', '.join(_SECTIONS)}")
+    cfg = RunConfig(name=str(raw.get("name", "run")))
+    for section, cls in _SECTIONS.items():
+        values = raw.get(section) or {}
+        if not isinstance(values, dict):
+            raise ConfigError(f"{section} must be a mapping of settings")
+        if section == "model":
+            values = dict(values)
+            cfg.model = ModelSection(preset=_coerce("model.preset", values.pop("preset", "Latte-Nano/2"), "str"),
+                                     overrides=values)
+            continue
+        hints = {f.name: f.type for f in dataclasses.fields(cls)}
+        kwargs = {}
+        for key, value in values.items():
+            if key not in hints:
+                raise ConfigError(f"{section}.{key} is not a setting; allowed: {', '.join(hints)}")
+            kwargs[key] = _coerce(f"{section}.{key}", value, hints[key])
+            allowed = _CHOICES.get((section, key))
+            if allowed and kwargs[key] not in allowed:
+                raise ConfigError(f"{section}.{key}={value!r} is not one of {', '.join(allowed)}")
+        setattr(cfg, section, cls(**kwargs))
+    _check_consistency(cfg)
+    return cfg
+
+
+def _check_consistency(cfg: RunConfig) -> None:
+    model = cfg.latte_config()
+    t, d = cfg.train, cfg.data
+    for key, value in (("train.steps", t.steps), ("train.batch_size", t.batch_size),
+                       ("diffusion.diffusion_steps", cfg.diffusion.diffusion_steps),
+                       ("diffusion.sampling_steps", cfg.diffusion.sampling_steps),
+                       ("data.image_size", d.image_size), ("data.frame_interval", d.frame_interval)):
+        if value < 1:
+            raise ConfigError(f"{key}={value} must be >= 1")
+    if cfg.diffusion.sampling_steps > cfg.diffusion.diffusion_steps:
+        raise ConfigError(f"diffusion.sampling_steps={cfg.diffusion.sampling_steps} must be <= "
+                          f"diffusion.diffusion_steps={cfg.diffusion.diffusion_steps}")
+    if not 0.0 <= t.ema_decay < 1.0:
+        raise ConfigError(f"train.ema_decay={t.ema_decay} must be in [0, 1)")
+    if d.vae is None and d.image_size != model.input_size:
+        raise ConfigError(f"data.image_size={d.image_size} must equal model input_size={model.input_size} "
+                          "for pixel-space training (data.vae is empty)")
+    if d.vae is not None and d.image_size != 8 * model.input_size:
+        raise ConfigError(f"data.image_size={d.image_size} must be 8 x model input_size={model.input_size} "
+                          "with a VAE (8x downsampling)")
+    if d.num_images and model.patch_embedding != "uniform":
+        raise ConfigError("data.num_images > 0 needs model.patch_embedding='uniform'")
+    if d.dataset == "folder" and not d.root:
+        raise ConfigError("data.root must name a folder of videos when data.dataset='folder'")
+
+
+def packaged_configs() -> list[str]:
+    """Names of the configs that ship with minilatte (``--config NAME``)."""
+    return sorted(p.name[:-5] for p in resources.files("minilatte.configs").iterdir() if p.name.endswith(".yaml"))
+
+
+def _parse_value(text: str):
+    value = yaml.safe_load(text)
+    return value
+
+
+def apply_overrides(raw: dict, overrides: list[str]) -> dict:
+    """Apply ``section.key=value`` strings (values parsed as YAML) to a raw config mapping."""
+    for item in overrides:
+        if "=" not in item or "." not in item.split("=", 1)[0]:
+            raise ConfigError(f"override {item!r} must look like section.key=value, e.g. train.steps=100")
+        path, text = item.split("=", 1)
+        section, key = path.split(".", 1)
+        raw.setdefault(section, {})
+        if not isinstance(raw[section], dict):
+            raise ConfigError(f"{section} is not a config section")
+        raw[section][key] = _parse_value(text)
+    return raw
+
+
+def load_config(name_or_path: str, overrides: typing.Sequence[str] = ()) -> RunConfig:
+    """Load a packaged config by name (``ci``, ``cpu``, ``paper-ucf101`` …) or a YAML file by path."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml"):
+        if not path.is_file():
+            raise ConfigError(f"config file {name_or_path!r} does not exist")
+        text = path.read_text()
+    else:
+        names = packaged_configs()
+        if name_or_path not in names:
+            raise ConfigError(f"config {name_or_path!r} is unknown; choose one of {', '.join(names)} or a .yaml path")
+        text = resources.files("minilatte.configs").joinpath(f"{name_or_path}.yaml").read_text()
+    raw = yaml.safe_load(text) or {}
+    raw.setdefault("name", path.stem if path.suffix else name_or_path)
+    return _build(apply_overrides(raw, list(overrides)))

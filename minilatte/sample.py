@@ -1,0 +1,78 @@
+"""Sampling videos from a trained model: DDPM or DDIM, with classifier-free guidance."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from .config import DiffusionSection
+from .diffusion import create_diffusion
+from .models import Latte
+
+
+def sampling_diffusion(d: DiffusionSection, sampler: str | None = None, steps: int | None = None):
+    """The respaced diffusion for sampling: ``"250"`` for DDPM, ``"ddim50"`` for DDIM."""
+    sampler, steps = sampler or d.sampler, steps or d.sampling_steps
+    if sampler not in ("ddpm", "ddim"):
+        raise ValueError(f"sampler={sampler!r} is not one of 'ddpm', 'ddim'")
+    respacing = f"ddim{steps}" if sampler == "ddim" else str(steps)
+    return create_diffusion(timestep_respacing=respacing, noise_schedule=d.noise_schedule,
+                            learn_sigma=d.learn_sigma, predict_xstart=d.predict_xstart,
+                            diffusion_steps=d.diffusion_steps)
+
+
+@torch.no_grad()
+def sample_videos(model: Latte, d: DiffusionSection, num_videos: int, labels: torch.Tensor | None = None,
+                  sampler: str | None = None, steps: int | None = None, cfg_scale: float | None = None,
+                  generator: torch.Generator | None = None, seed: int = 0, progress: bool = True) -> torch.Tensor:
+    """Generate ``num_videos`` videos: (B, F, C, H, W), values as the model was trained on (pixels in [-1, 1]).
+
+    With ``cfg_scale > 1`` and class labels, the batch is doubled ([cond; null class]) and
+    ``model.forward_with_cfg`` guides the ε channels.
+    """
+    cfg = model.config
+    device = next(model.parameters()).device
+    sampler = sampler or d.sampler
+    cfg_scale = d.cfg_scale if cfg_scale is None else cfg_scale
+    diffusion = sampling_diffusion(d, sampler, steps)
+    if cfg.num_classes and labels is None:
+        raise ValueError(f"labels are required: the model is class-conditional with {cfg.num_classes} classes")
+    if labels is not None and not cfg.num_classes:
+        raise ValueError("labels given but the model is unconditional (num_classes=0)")
+    if labels is not None and (labels.min() < 0 or labels.max() >= cfg.num_classes):
+        raise ValueError(f"class labels must be in [0, {cfg.num_classes - 1}]")
+    shape = (num_videos, cfg.num_frames, cfg.in_channels, cfg.input_size, cfg.input_size)
+    generator = generator or torch.Generator(device).manual_seed(seed)
+    noise = torch.randn(shape, generator=generator, device=device)
+    model_fn, kwargs = model, {}
+    if labels is not None:
+        kwargs["y"] = labels.to(device)
+        if cfg_scale > 1.0:
+            noise = torch.cat([noise, noise])
+            kwargs = {"y": torch.cat([kwargs["y"], torch.full_like(kwargs["y"], cfg.num_classes)]),
+                      "cfg_scale": cfg_scale}
+            model_fn = model.forward_with_cfg
+    loop = diffusion.ddim_sample_loop if sampler == "ddim" else diffusion.p_sample_loop
+    was_training = model.training
+    model.eval()
+    # The sampler draws its per-step noise from torch's global RNG: seed it here without
+    # disturbing the caller's random state.
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(int(torch.randint(0, 2**31, (1,), generator=generator, device=device).item()))
+        out = loop(model_fn, noise.shape, noise=noise, clip_denoised=True, model_kwargs=kwargs,
+                   device=device, progress=progress)
+    model.train(was_training)
+    return out[:num_videos]
+
+
+def load_for_sampling(checkpoint: str | Path, device: str | torch.device = "cpu"):
+    """(EMA model, RunConfig) of a training checkpoint (a run folder or a checkpoint folder)."""
+    from .checkpoint import load_checkpoint, resolve_checkpoint
+    from .config import _build
+
+    saved = load_checkpoint(resolve_checkpoint(checkpoint))
+    cfg = _build(saved["config"])
+    model = Latte(cfg.latte_config())
+    model.load_state_dict(saved["ema"])
+    return model.to(device).eval(), cfg

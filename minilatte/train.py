@@ -1,0 +1,352 @@
+"""One trainer for every scale: a laptop CPU, one GPU, or many GPUs under ``torchrun``.
+
+The recipe is the paper's (DiT/IDDPM): uniform t, ε-prediction with learned σ, loss = MSE + VB,
+AdamW, an EMA of the weights for sampling. Around it: bf16 autocast and TF32 on CUDA only, optional
+per-block activation checkpointing and ``torch.compile``, DDP (or FSDP) under torchrun, a CSV log,
+a loss-curve PNG, sample GIFs, and atomic checkpoints that resume with the same loss trajectory.
+
+Determinism: the batch of step s, its timesteps and its noise depend only on (seed, s), so a resumed
+run and a run on N processes see exactly what an uninterrupted single-process run sees.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import csv
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, Sampler
+
+from . import checkpoint as ckpt
+from .config import ConfigError, RunConfig
+from .diffusion import create_diffusion
+from .distributed import DistContext, all_reduce_mean, barrier, cleanup, setup_distributed
+from .models import Latte
+
+LOG_FIELDS = ["step", "loss", "mse", "vb", "grad_norm", "lr", "steps_per_sec"]
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (e.g. the loss became NaN); the last good checkpoint is kept."""
+
+
+class StepBatchSampler(Sampler):
+    """Global batches that depend only on (seed, step); each process takes its slice of them.
+
+    Epoch e visits the dataset in the order ``randperm(len, seed + e)``; step s takes the next
+    ``batch_size`` indices of that stream. Starting at ``start_step`` replays nothing.
+    """
+
+    def __init__(self, length: int, batch_size: int, steps: int, seed: int, start_step: int = 0,
+                 rank: int = 0, world_size: int = 1):
+        if batch_size % world_size:
+            raise ConfigError(f"train.batch_size={batch_size} must be divisible by the {world_size} processes")
+        if length < batch_size:
+            raise ConfigError(f"the dataset has {length} clips, fewer than train.batch_size={batch_size}")
+        self.length, self.batch_size, self.steps, self.seed = length, batch_size, steps, seed
+        self.start_step, self.rank, self.local = start_step, rank, batch_size // world_size
+        self.per_epoch = length // batch_size
+
+    def __len__(self) -> int:
+        return self.steps - self.start_step
+
+    def __iter__(self):
+        order, epoch = None, -1
+        for step in range(self.start_step, self.steps):
+            e, i = divmod(step, self.per_epoch)
+            if e != epoch:
+                order = torch.randperm(self.length, generator=torch.Generator().manual_seed(self.seed + e))
+                epoch = e
+            batch = order[i * self.batch_size:(i + 1) * self.batch_size]
+            yield batch[self.rank * self.local:(self.rank + 1) * self.local].tolist()
+
+
+def build_dataset(cfg: RunConfig, latte_cfg) -> torch.utils.data.Dataset:
+    from .data import JointImageVideo, synthetic_dataset
+
+    d = cfg.data
+    frames = latte_cfg.num_frames
+    if d.dataset == "folder":
+        from .data import VideoFolder
+        ds = VideoFolder(d.root, num_frames=frames, frame_interval=d.frame_interval, image_size=d.image_size,
+                         layout=d.layout, seed=cfg.train.seed)
+    else:
+        ds = synthetic_dataset(d.dataset, num_frames=frames, image_size=d.image_size, seed=cfg.train.seed,
+                               length=d.length)
+    return JointImageVideo(ds, num_images=d.num_images, seed=cfg.train.seed) if d.num_images else ds
+
+
+def _autocast(cfg: RunConfig, device: torch.device):
+    mode = cfg.train.mixed_precision
+    if device.type != "cuda":
+        if mode == "bf16":
+            raise ConfigError("train.mixed_precision=bf16 needs CUDA: bf16 matmuls on CPU are ~300x slower "
+                              "than fp32; use auto or fp32")
+        return contextlib.nullcontext()
+    if mode in ("auto", "bf16"):
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+@torch.no_grad()
+def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    """ema ← decay · ema + (1 − decay) · model, parameter by parameter."""
+    ema_params = list(ema.parameters())
+    model_params = [p.detach() for p in model.parameters()]
+    torch._foreach_lerp_(ema_params, model_params, 1 - decay)
+
+
+def _rng_state(gen: torch.Generator) -> dict:
+    """The random state a resumed run needs: torch's global RNG (label dropout) and the noise generator.
+
+    Data order needs none: batches depend only on (seed, step) and synthetic clips on (seed, index).
+    """
+    state = {"torch": torch.get_rng_state(), "noise": gen.get_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state()
+    return state
+
+
+def _set_rng_state(state: dict, gen: torch.Generator) -> None:
+    torch.set_rng_state(state["torch"])
+    gen.set_state(state["noise"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state["cuda"])
+
+
+@dataclass
+class TrainResult:
+    out_dir: Path
+    step: int
+    final_loss: float
+    checkpoint: Path | None
+    samples: Path | None
+
+
+class Trainer:
+    """Holds model, EMA, optimizer, diffusion and data of one run; ``run()`` trains to ``train.steps``."""
+
+    def __init__(self, cfg: RunConfig, out_dir: str | Path, ctx: DistContext | None = None,
+                 progress: bool = True):
+        self.cfg, self.out_dir, self.progress = cfg, Path(out_dir), progress
+        self.ctx = ctx or setup_distributed()
+        t = cfg.train
+        self.latte_cfg = cfg.latte_config()
+        torch.manual_seed(t.seed)                      # same initial weights on every process
+        self.model = Latte(self.latte_cfg).to(self.ctx.device)
+        self.model.gradient_checkpointing = t.gradient_checkpointing
+        self.ema = copy.deepcopy(self.model).requires_grad_(False).eval()
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+        self.diffusion = create_diffusion(timestep_respacing="", noise_schedule=cfg.diffusion.noise_schedule,
+                                          learn_sigma=cfg.diffusion.learn_sigma,
+                                          predict_xstart=cfg.diffusion.predict_xstart,
+                                          diffusion_steps=cfg.diffusion.diffusion_steps)
+        self.dataset = build_dataset(cfg, self.latte_cfg)
+        # Timesteps and noise come from one generator seeded alike on every process: each process
+        # draws the whole global batch and keeps its slice, so N processes equal one.
+        self.noise_gen = torch.Generator(self.ctx.device).manual_seed(t.seed + 1)
+        torch.manual_seed(t.seed + 2 + self.ctx.rank)  # label dropout etc. differ per process
+        self.step = 0
+        if self.ctx.device.type == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+        self.net = self._wrap(self.model)
+
+    # ------------------------------------------------------------------ setup
+    def _wrap(self, model: torch.nn.Module) -> torch.nn.Module:
+        net = model
+        if self.ctx.distributed:
+            if self.cfg.train.distributed == "fsdp":
+                from torch.distributed.fsdp import fully_shard
+                for block in model.blocks:
+                    fully_shard(block)
+                net = fully_shard(model)
+            else:
+                from torch.nn.parallel import DistributedDataParallel
+                net = DistributedDataParallel(model, device_ids=[self.ctx.local_rank]
+                                              if self.ctx.device.type == "cuda" else None)
+        if self.cfg.train.compile:
+            net = torch.compile(net)
+        return net
+
+    @property
+    def ckpt_dir(self) -> Path:
+        return self.out_dir / "checkpoints"
+
+    def resume(self) -> bool:
+        """Load the newest complete checkpoint of ``out_dir``; False when there is none."""
+        path = ckpt.latest_checkpoint(self.ckpt_dir)
+        if path is None:
+            return False
+        saved = ckpt.load_checkpoint(path)
+        self.model.load_state_dict(saved["model"])
+        self.ema.load_state_dict(saved["ema"])
+        self.opt.load_state_dict(saved["state"]["optimizer"])
+        self.step = int(saved["state"]["step"])
+        _set_rng_state(saved["state"]["rng"], self.noise_gen)
+        if self.ctx.is_main:
+            self._truncate_log(self.step)
+        return True
+
+    def save(self) -> Path | None:
+        """Checkpoint the current step (main process writes; every process waits for it)."""
+        path = None
+        if self.ctx.is_main:
+            state = {"optimizer": self.opt.state_dict(), "step": self.step, "rng": _rng_state(self.noise_gen)}
+            path = ckpt.save_checkpoint(self.ckpt_dir, self.step, self.model.state_dict(), self.ema.state_dict(),
+                                        state, self.cfg.to_dict())
+        barrier(self.ctx)
+        return path
+
+    # ------------------------------------------------------------------ logging
+    @property
+    def log_path(self) -> Path:
+        return self.out_dir / "log.csv"
+
+    def _truncate_log(self, step: int) -> None:
+        """Drop log rows past ``step`` (written by an interrupted run after its last checkpoint)."""
+        if not self.log_path.exists():
+            return
+        with open(self.log_path) as f:
+            rows = [r for r in csv.DictReader(f) if int(r["step"]) <= step]
+        self._write_log(rows, mode="w")
+
+    def _write_log(self, rows: list[dict], mode: str = "a") -> None:
+        new = mode == "w" or not self.log_path.exists()
+        with open(self.log_path, mode, newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=LOG_FIELDS)
+            if new:
+                writer.writeheader()
+            writer.writerows(rows)
+
+    # ------------------------------------------------------------------ one step
+    def _model_kwargs(self, batch: dict) -> dict:
+        kwargs = {}
+        if self.latte_cfg.num_classes:
+            kwargs["y"] = batch["label"].to(self.ctx.device, non_blocking=True)
+        if self.cfg.data.num_images:
+            kwargs["num_images"] = self.cfg.data.num_images
+            if self.latte_cfg.num_classes:
+                kwargs["y_images"] = batch["image_labels"].to(self.ctx.device, non_blocking=True)
+        return kwargs
+
+    def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
+        """One optimisation step on this process's slice of the global batch; returns detached losses."""
+        x = batch["video"].to(self.ctx.device, non_blocking=True)        # (b, F, C, H, W)
+        global_b, local_b = self.cfg.train.batch_size, x.shape[0]
+        lo = self.ctx.rank * local_b
+        t = torch.randint(0, self.diffusion.num_timesteps, (global_b,), generator=self.noise_gen,
+                          device=self.ctx.device)[lo:lo + local_b]
+        noise = torch.randn((global_b, *x.shape[1:]), generator=self.noise_gen,
+                            device=self.ctx.device)[lo:lo + local_b]
+        with _autocast(self.cfg, self.ctx.device):
+            losses = self.diffusion.training_losses(self.net, x, t, self._model_kwargs(batch), noise=noise)
+        loss = losses["loss"].mean()
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        tc = self.cfg.train
+        clip = tc.grad_clip if tc.grad_clip is not None and self.step >= tc.clip_start_step else math.inf
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+        if tc.warmup_steps:
+            for group in self.opt.param_groups:
+                group["lr"] = tc.lr * min(1.0, (self.step + 1) / tc.warmup_steps)
+        self.opt.step()
+        update_ema(self.ema, self.model, tc.ema_decay)
+        self.step += 1
+        return {"loss": loss.detach(), "mse": losses["mse"].mean().detach(), "vb": losses["vb"].mean().detach(),
+                "grad_norm": grad_norm.detach()}
+
+    # ------------------------------------------------------------------ the loop
+    def loader(self) -> DataLoader:
+        t, d = self.cfg.train, self.cfg.data
+        sampler = StepBatchSampler(len(self.dataset), t.batch_size, t.steps, t.seed, self.step,
+                                   self.ctx.rank, self.ctx.world_size)
+        # Its own generator: starting a loader must not draw from the global RNG that a resumed run restores.
+        return DataLoader(self.dataset, batch_sampler=sampler, num_workers=d.num_workers,
+                          pin_memory=self.ctx.device.type == "cuda", persistent_workers=d.num_workers > 0,
+                          generator=torch.Generator().manual_seed(t.seed))
+
+    def run(self) -> TrainResult:
+        t = self.cfg.train
+        if self.ctx.is_main:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.model.train()
+        sums, count, last_log, good_ckpt = None, 0, time.perf_counter(), ckpt.latest_checkpoint(self.ckpt_dir)
+        final_loss, samples = float("nan"), None
+        bar = self._progress_bar()
+        try:
+            for batch in self.loader():
+                out = self.train_step(batch)
+                sums = out if sums is None else {k: sums[k] + v for k, v in out.items()}
+                count += 1
+                at_log = self.step % t.log_every == 0 or self.step == t.steps
+                at_ckpt = self.step % t.ckpt_every == 0 or self.step == t.steps
+                if at_log or at_ckpt:   # the only host-device syncs of the loop
+                    means = {k: all_reduce_mean(v / count, self.ctx).item() for k, v in sums.items()}
+                    if not all(math.isfinite(v) for v in means.values()):
+                        raise TrainingError(f"loss became {means['loss']} by step {self.step}; stopped. Last good "
+                                            f"checkpoint: {good_ckpt or 'none'}. Try a lower train.lr or train.grad_clip")
+                    now = time.perf_counter()
+                    row = {"step": self.step, **{k: f"{v:.6g}" for k, v in means.items()},
+                           "lr": f"{self.opt.param_groups[0]['lr']:.3g}", "steps_per_sec": f"{count / (now - last_log):.3f}"}
+                    final_loss, sums, count, last_log = means["loss"], None, 0, now
+                    if self.ctx.is_main:
+                        self._write_log([row])
+                    if bar is not None:
+                        bar.set_postfix(loss=f"{final_loss:.4f}")
+                if at_ckpt:
+                    good_ckpt = self.save()
+                    if self.ctx.is_main:
+                        from .viz import plot_loss_curve
+                        plot_loss_curve(self.log_path, self.out_dir / "loss.png")
+                if t.sample_every and self.step % t.sample_every == 0 and self.step != t.steps:
+                    self.write_samples()
+                if bar is not None:
+                    bar.update(1)
+        except KeyboardInterrupt:
+            if self.ctx.is_main:
+                print(f"\ninterrupted at step {self.step}: writing a checkpoint before exiting")
+            self.save()
+            raise
+        finally:
+            if bar is not None:
+                bar.close()
+        samples = self.write_samples()
+        return TrainResult(self.out_dir, self.step, final_loss, ckpt.latest_checkpoint(self.ckpt_dir), samples)
+
+    def _progress_bar(self):
+        if not (self.progress and self.ctx.is_main):
+            return None
+        from tqdm.auto import tqdm   # notebook-aware: a widget in Jupyter, text in a terminal
+        return tqdm(total=self.cfg.train.steps, initial=self.step, desc=self.cfg.name, unit="step", dynamic_ncols=True)
+
+    def write_samples(self) -> Path | None:
+        """Sample ``train.num_sample_videos`` videos with the EMA model into samples/step_XXXXXXX.gif."""
+        n = self.cfg.train.num_sample_videos
+        if not n or not self.ctx.is_main:
+            return None
+        from .sample import sample_videos
+        from .viz import save_gif
+        gen = torch.Generator(self.ctx.device).manual_seed(self.cfg.train.seed)
+        labels = (torch.arange(n, device=self.ctx.device) % self.latte_cfg.num_classes
+                  if self.latte_cfg.num_classes else None)
+        videos = sample_videos(self.ema, self.cfg.diffusion, n, labels=labels, generator=gen, progress=False)
+        return save_gif(videos, self.out_dir / "samples" / f"step_{self.step:07d}.gif")
+
+
+def train(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progress: bool = True) -> TrainResult:
+    """Train ``cfg`` into ``out_dir`` (``resume=True`` continues from its newest checkpoint)."""
+    ctx = setup_distributed()
+    try:
+        trainer = Trainer(cfg, out_dir, ctx, progress=progress)
+        if resume and not trainer.resume() and ctx.is_main:
+            print(f"no checkpoint in {trainer.ckpt_dir}; starting from step 0")
+        if trainer.step >= cfg.train.steps:
+            return TrainResult(trainer.out_dir, trainer.step, float("nan"), ckpt.latest_checkpoint(trainer.ckpt_dir), None)
+        return trainer.run()
+    finally:
+        cleanup(ctx)

@@ -1,0 +1,124 @@
+"""Training: checkpoints, exact resume, NaN stop, Ctrl-C, 2-process gloo equals 1 process, CLI sample."""
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from minilatte.checkpoint import list_checkpoints, load_checkpoint
+from minilatte.config import load_config
+from minilatte.distributed import DistContext
+from minilatte.train import Trainer, TrainingError, train
+
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def last_log_row(run: Path) -> dict:
+    with open(run / "log.csv") as f:
+        return list(csv.DictReader(f))[-1]
+
+
+def test_ci_config_trains_and_writes_everything(tmp_path):
+    result = train(load_config("ci"), tmp_path, progress=False)
+    assert result.step == 20 and torch.isfinite(torch.tensor(result.final_loss))
+    assert [p.name for p in list_checkpoints(tmp_path / "checkpoints")] == ["step_0000010", "step_0000020"]
+    for name in ("log.csv", "loss.png", "samples/step_0000020.gif"):
+        assert (tmp_path / name).is_file(), name
+    saved = load_checkpoint(result.checkpoint)
+    assert saved["state"]["step"] == 20 and set(saved["ema"]) == set(saved["model"])
+
+
+def test_resume_in_process_matches_an_uninterrupted_run(tmp_path):
+    cfg = load_config("ci", ["train.num_sample_videos=0", "model.num_classes=3"])
+    straight = train(cfg, tmp_path / "a", progress=False)
+    half = load_config("ci", ["train.num_sample_videos=0", "model.num_classes=3", "train.steps=10"])
+    train(half, tmp_path / "b", progress=False)
+    resumed = train(cfg, tmp_path / "b", resume=True, progress=False)
+    assert resumed.final_loss == straight.final_loss
+    a, b = load_checkpoint(straight.checkpoint), load_checkpoint(resumed.checkpoint)
+    assert all(torch.equal(a["ema"][k], b["ema"][k]) for k in a["ema"])
+
+
+def test_kill_9_then_resume_gives_the_same_final_loss(tmp_path):
+    args = [sys.executable, "-m", "minilatte", "train", "--config", "ci", "--no-progress",
+            "--set", "train.steps=300", "--set", "train.ckpt_every=20", "--set", "train.log_every=20",
+            "--set", "train.num_sample_videos=0"]
+    subprocess.run(args + ["--out", str(tmp_path / "straight")], check=True, env=ENV, capture_output=True)
+    run = tmp_path / "killed"
+    proc = subprocess.Popen(args + ["--out", str(run)], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not (run / "checkpoints" / "step_0000040").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = list_checkpoints(run / "checkpoints")
+    assert done and done[-1].name != "step_0000300", "the run finished before it could be killed"
+    for path in done:                                   # whatever exists is complete
+        load_checkpoint(path)
+    subprocess.run(args + ["--out", str(run), "--resume"], check=True, env=ENV, capture_output=True)
+    assert last_log_row(run)["loss"] == last_log_row(tmp_path / "straight")["loss"]
+    steps = [int(r["step"]) for r in csv.DictReader(open(run / "log.csv"))]
+    assert steps == sorted(set(steps)) and steps[-1] == 300      # no duplicated rows after the resume
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
+    cfg = load_config("ci", ["train.steps=30", "train.num_sample_videos=0"])
+    trainer = Trainer(cfg, tmp_path, DistContext(), progress=False)
+    original = trainer.train_step
+
+    def poisoned(batch):
+        if trainer.step == 12:
+            with torch.no_grad():
+                trainer.model.final_layer.linear.bias.fill_(float("nan"))
+        return original(batch)
+
+    trainer.train_step = poisoned
+    with pytest.raises(TrainingError, match="loss became nan by step 15; stopped. Last good checkpoint: .*step_0000010"):
+        trainer.run()
+    assert [p.name for p in list_checkpoints(tmp_path / "checkpoints")] == ["step_0000010"]
+    assert all(torch.isfinite(v).all() for v in load_checkpoint(tmp_path / "checkpoints" / "step_0000010")["model"].values())
+
+
+def test_ctrl_c_writes_a_checkpoint(tmp_path):
+    trainer = Trainer(load_config("ci", ["train.num_sample_videos=0"]), tmp_path, DistContext(), progress=False)
+    original = trainer.train_step
+
+    def interrupted(batch):
+        if trainer.step == 7:
+            raise KeyboardInterrupt
+        return original(batch)
+
+    trainer.train_step = interrupted
+    with pytest.raises(KeyboardInterrupt):
+        trainer.run()
+    assert list_checkpoints(tmp_path / "checkpoints")[-1].name == "step_0000007"
+
+
+def test_two_gloo_processes_equal_one_process_on_the_same_global_batch(tmp_path):
+    common = ["--config", "ci", "--no-progress", "--set", "train.num_sample_videos=0", "--set", "train.steps=10"]
+    subprocess.run([sys.executable, "-m", "minilatte", "train", *common, "--out", str(tmp_path / "one")],
+                   check=True, env=ENV, capture_output=True)
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                           "--master_port", "29517", "-m", "minilatte", "train", *common, "--out", str(tmp_path / "two")],
+                          env=ENV, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    one = load_checkpoint(tmp_path / "one" / "checkpoints" / "step_0000010")
+    two = load_checkpoint(tmp_path / "two" / "checkpoints" / "step_0000010")
+    for key in one["model"]:
+        assert torch.allclose(one["model"][key], two["model"][key], atol=1e-5), key
+    assert abs(float(last_log_row(tmp_path / "one")["loss"]) - float(last_log_row(tmp_path / "two")["loss"])) < 1e-4
+
+
+def test_sample_cli_writes_a_gif(tmp_path):
+    train(load_config("ci", ["train.steps=10", "model.num_classes=3", "diffusion.cfg_scale=2.0"]), tmp_path, progress=False)
+    out = tmp_path / "s.gif"
+    subprocess.run([sys.executable, "-m", "minilatte", "sample", "--checkpoint", str(tmp_path), "--num-videos", "3",
+                    "--out", str(out), "--sampler", "ddpm", "--steps", "5", "--class-label", "2"],
+                   check=True, env=ENV, capture_output=True)
+    from PIL import Image
+    assert Image.open(out).n_frames == 4
