@@ -53,6 +53,9 @@ def _sample(args) -> None:
         raise ValueError("--class-label given but the model is unconditional")
     videos = sample_videos(model, cfg.diffusion, args.num_videos, labels=labels, sampler=args.sampler,
                            steps=args.steps, cfg_scale=args.cfg_scale, seed=args.seed)
+    if cfg.data.vae:
+        from .vae import LatentCodec
+        videos = LatentCodec.from_pretrained(cfg.data.vae).to(device).decode(videos)
     print(f"wrote {save_gif(videos, args.out)}")
 
 

@@ -67,7 +67,10 @@ def sample_videos(model: Latte, d: DiffusionSection, num_videos: int, labels: to
 
 
 def load_for_sampling(checkpoint: str | Path, device: str | torch.device = "cpu"):
-    """(EMA model, RunConfig) of a training checkpoint (a run folder or a checkpoint folder)."""
+    """(EMA model, RunConfig) of a training checkpoint (a run folder or a checkpoint folder).
+
+    For latent-space runs, decode the samples with ``LatentCodec.from_pretrained(cfg.data.vae)``.
+    """
     from .checkpoint import load_checkpoint, resolve_checkpoint
     from .config import _build
 

@@ -146,6 +146,10 @@ class Trainer:
                                           predict_xstart=cfg.diffusion.predict_xstart,
                                           diffusion_steps=cfg.diffusion.diffusion_steps)
         self.dataset = build_dataset(cfg, self.latte_cfg)
+        self.codec = None
+        if cfg.data.vae:   # latent diffusion: frames are encoded by a frozen VAE on the fly
+            from .vae import LatentCodec
+            self.codec = LatentCodec.from_pretrained(cfg.data.vae).to(self.ctx.device)
         # Timesteps and noise come from one generator seeded alike on every process: each process
         # draws the whole global batch and keeps its slice, so N processes equal one.
         self.noise_gen = torch.Generator(self.ctx.device).manual_seed(t.seed + 1)
@@ -237,6 +241,8 @@ class Trainer:
     def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
         """One optimisation step on this process's slice of the global batch; returns detached losses."""
         x = batch["video"].to(self.ctx.device, non_blocking=True)        # (b, F, C, H, W)
+        if self.codec is not None:
+            x = self.codec.encode(x)                                      # (b, F, 4, H/8, W/8)
         global_b, local_b = self.cfg.train.batch_size, x.shape[0]
         lo = self.ctx.rank * local_b
         t = torch.randint(0, self.diffusion.num_timesteps, (global_b,), generator=self.noise_gen,
@@ -335,6 +341,8 @@ class Trainer:
         labels = (torch.arange(n, device=self.ctx.device) % self.latte_cfg.num_classes
                   if self.latte_cfg.num_classes else None)
         videos = sample_videos(self.ema, self.cfg.diffusion, n, labels=labels, generator=gen, progress=False)
+        if self.codec is not None:
+            videos = self.codec.decode(videos)
         return save_gif(videos, self.out_dir / "samples" / f"step_{self.step:07d}.gif")
 
 

@@ -1,0 +1,71 @@
+"""Latent space: Stable Diffusion's VAE (diffusers ``AutoencoderKL``) applied frame by frame.
+
+Latte never compresses time: each frame is encoded on its own into 4 × H/8 × W/8 latents and
+multiplied by the Stable Diffusion scale 0.18215 (so latents have roughly unit variance), and the
+transformer models the latent video. Frames go through the VAE in chunks to bound memory.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from einops import rearrange
+
+SD_SCALE = 0.18215
+
+
+class LatentCodec(torch.nn.Module):
+    """Video <-> latent video with a frozen ``AutoencoderKL``.
+
+    encode: (B, F, 3, H, W) in [-1, 1] -> (B, F, 4, H/8, W/8) · scale;  decode: the inverse.
+    """
+
+    def __init__(self, vae, scale: float | None = None, chunk_size: int = 16):
+        super().__init__()
+        self.vae = vae.eval().requires_grad_(False)
+        self.scale = float(scale if scale is not None else getattr(vae.config, "scaling_factor", SD_SCALE))
+        self.chunk_size = chunk_size
+        self.downsample = 2 ** (len(vae.config.block_out_channels) - 1)
+        self.latent_channels = vae.config.latent_channels
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | os.PathLike, chunk_size: int = 16) -> "LatentCodec":
+        """Load a VAE from a local folder (``config.json`` + weights, or a ``vae/`` subfolder) or a hub id.
+
+        A hub id works only where the files are already in the local Hugging Face cache; minilatte
+        never downloads.
+        """
+        from diffusers import AutoencoderKL
+
+        path = Path(name_or_path)
+        subfolder = "vae" if (path / "vae" / "config.json").is_file() else None
+        try:
+            vae = AutoencoderKL.from_pretrained(str(name_or_path), subfolder=subfolder, local_files_only=True)
+        except (OSError, ValueError) as err:
+            raise FileNotFoundError(
+                f"no VAE at {str(name_or_path)!r} ({type(err).__name__}); give a local folder with config.json and "
+                "diffusion_pytorch_model.safetensors (e.g. a copy of stabilityai/sd-vae-ft-ema), or train the "
+                "small synthetic-data VAE") from None
+        return cls(vae, chunk_size=chunk_size)
+
+    def _frames(self, fn, video: torch.Tensor) -> torch.Tensor:
+        B = video.shape[0]
+        frames = rearrange(video, "b f c h w -> (b f) c h w")
+        out = torch.cat([fn(chunk) for chunk in frames.split(self.chunk_size)])
+        return rearrange(out, "(b f) c h w -> b f c h w", b=B)
+
+    @torch.no_grad()
+    def encode(self, video: torch.Tensor, sample: bool = True, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Pixels (B, F, 3, H, W) -> scaled latents; ``sample=True`` draws from the posterior like the paper."""
+        def enc(x):
+            dist = self.vae.encode(x.to(self.vae.dtype)).latent_dist
+            z = dist.sample(generator) if sample else dist.mode()
+            return z.float() * self.scale
+        return self._frames(enc, video)
+
+    @torch.no_grad()
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """Scaled latents (B, F, 4, h, w) -> pixels (B, F, 3, 8h, 8w), clamped to [-1, 1]."""
+        dec = lambda z: self.vae.decode((z / self.scale).to(self.vae.dtype)).sample.float().clamp(-1, 1)  # noqa: E731
+        return self._frames(dec, latents)
