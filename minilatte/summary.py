@@ -5,6 +5,7 @@ import time
 
 import torch
 
+from .flops import forward_flops
 from .models import Latte
 
 
@@ -28,6 +29,7 @@ def summarize(model: Latte) -> str:
         "parameters:",
         *[f"  {name:32s} {count:>14,}" for name, count in parts.items()],
         f"  {'total':32s} {sum(parts.values()):>14,}",
+        f"forward cost per video: {forward_flops(cfg) / 1e9:,.2f} GFLOP (training step: 3x that per video)",
     ]
     return "\n".join(lines)
 

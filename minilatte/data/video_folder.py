@@ -50,7 +50,7 @@ def read_frames(path: Path, indices: np.ndarray) -> torch.Tensor:
     if path.is_dir():
         from PIL import Image
         files = _frame_files(path)
-        return torch.stack([torch.from_numpy(np.asarray(Image.open(files[i]).convert("RGB"))) for i in wanted])
+        return torch.stack([torch.from_numpy(np.array(Image.open(files[i]).convert("RGB"))) for i in wanted])
     import av
     frames, last = {}, max(wanted)
     with av.open(str(path)) as container:
