@@ -52,7 +52,8 @@ def _sample(args) -> None:
     elif args.class_label is not None:
         raise ValueError("--class-label given but the model is unconditional")
     videos = sample_videos(model, cfg.diffusion, args.num_videos, labels=labels, sampler=args.sampler,
-                           steps=args.steps, cfg_scale=args.cfg_scale, seed=args.seed)
+                           steps=args.steps, cfg_scale=args.cfg_scale, seed=args.seed,
+                           clip_denoised=not cfg.data.vae)
     if cfg.data.vae:
         from .vae import LatentCodec
         videos = LatentCodec.from_pretrained(cfg.data.vae).to(device).decode(videos)

@@ -48,7 +48,7 @@ class DiffusionSection:
     noise_schedule: str = "linear"   # "linear" (paper) or "squaredcos_cap_v2"
     diffusion_steps: int = 1000
     learn_sigma: bool = True
-    predict_xstart: bool = False
+    prediction: str = "epsilon"      # what the network predicts: epsilon (paper) | x_start | velocity
     sampler: str = "ddpm"            # ddpm | ddim
     sampling_steps: int = 250
     cfg_scale: float = 1.0
@@ -62,6 +62,7 @@ class TrainSection:
     weight_decay: float = 0.0
     warmup_steps: int = 0
     ema_decay: float = 0.9999
+    ema_warmup: bool = False         # decay min(ema_decay, (1+step)/(10+step)): for short runs
     grad_clip: float | None = None   # max gradient norm; None = no clipping
     clip_start_step: int = 0         # clip only from this step on (official: 20k-500k)
     mixed_precision: str = "auto"    # auto (bf16 on CUDA, fp32 on CPU) | bf16 | fp32
@@ -107,6 +108,7 @@ _SECTIONS = {"model": ModelSection, "data": DataSection, "diffusion": DiffusionS
 _CHOICES = {
     ("diffusion", "noise_schedule"): ("linear", "squaredcos_cap_v2"),
     ("diffusion", "sampler"): ("ddpm", "ddim"),
+    ("diffusion", "prediction"): ("epsilon", "x_start", "velocity"),
     ("train", "mixed_precision"): ("auto", "bf16", "fp32"),
     ("train", "distributed"): ("ddp", "fsdp"),
 }

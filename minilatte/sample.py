@@ -17,18 +17,21 @@ def sampling_diffusion(d: DiffusionSection, sampler: str | None = None, steps: i
         raise ValueError(f"sampler={sampler!r} is not one of 'ddpm', 'ddim'")
     respacing = f"ddim{steps}" if sampler == "ddim" else str(steps)
     return create_diffusion(timestep_respacing=respacing, noise_schedule=d.noise_schedule,
-                            learn_sigma=d.learn_sigma, predict_xstart=d.predict_xstart,
+                            learn_sigma=d.learn_sigma, predict_xstart=d.prediction == "x_start",
+                            predict_v=d.prediction == "velocity",
                             diffusion_steps=d.diffusion_steps)
 
 
 @torch.no_grad()
 def sample_videos(model: Latte, d: DiffusionSection, num_videos: int, labels: torch.Tensor | None = None,
                   sampler: str | None = None, steps: int | None = None, cfg_scale: float | None = None,
-                  generator: torch.Generator | None = None, seed: int = 0, progress: bool = True) -> torch.Tensor:
+                  generator: torch.Generator | None = None, seed: int = 0, progress: bool = True,
+                  clip_denoised: bool = True) -> torch.Tensor:
     """Generate ``num_videos`` videos: (B, F, C, H, W), values as the model was trained on (pixels in [-1, 1]).
 
     With ``cfg_scale > 1`` and class labels, the batch is doubled ([cond; null class]) and
-    ``model.forward_with_cfg`` guides the ε channels.
+    ``model.forward_with_cfg`` guides the ε channels. ``clip_denoised`` clamps each x_0 estimate to
+    [-1, 1]: right for pixels, wrong for VAE latents (pass False there, as Latte and DiT do).
     """
     cfg = model.config
     device = next(model.parameters()).device
@@ -60,7 +63,7 @@ def sample_videos(model: Latte, d: DiffusionSection, num_videos: int, labels: to
     devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(int(torch.randint(0, 2**31, (1,), generator=generator, device=device).item()))
-        out = loop(model_fn, noise.shape, noise=noise, clip_denoised=True, model_kwargs=kwargs,
+        out = loop(model_fn, noise.shape, noise=noise, clip_denoised=clip_denoised, model_kwargs=kwargs,
                    device=device, progress=progress)
     model.train(was_training)
     return out[:num_videos]

@@ -143,7 +143,8 @@ class Trainer:
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
         self.diffusion = create_diffusion(timestep_respacing="", noise_schedule=cfg.diffusion.noise_schedule,
                                           learn_sigma=cfg.diffusion.learn_sigma,
-                                          predict_xstart=cfg.diffusion.predict_xstart,
+                                          predict_xstart=cfg.diffusion.prediction == "x_start",
+                                          predict_v=cfg.diffusion.prediction == "velocity",
                                           diffusion_steps=cfg.diffusion.diffusion_steps)
         self.dataset = build_dataset(cfg, self.latte_cfg)
         self.codec = None
@@ -261,7 +262,8 @@ class Trainer:
             for group in self.opt.param_groups:
                 group["lr"] = tc.lr * min(1.0, (self.step + 1) / tc.warmup_steps)
         self.opt.step()
-        update_ema(self.ema, self.model, tc.ema_decay)
+        decay = min(tc.ema_decay, (1 + self.step) / (10 + self.step)) if tc.ema_warmup else tc.ema_decay
+        update_ema(self.ema, self.model, decay)
         self.step += 1
         return {"loss": loss.detach(), "mse": losses["mse"].mean().detach(), "vb": losses["vb"].mean().detach(),
                 "grad_norm": grad_norm.detach()}
@@ -340,7 +342,8 @@ class Trainer:
         gen = torch.Generator(self.ctx.device).manual_seed(self.cfg.train.seed)
         labels = (torch.arange(n, device=self.ctx.device) % self.latte_cfg.num_classes
                   if self.latte_cfg.num_classes else None)
-        videos = sample_videos(self.ema, self.cfg.diffusion, n, labels=labels, generator=gen, progress=False)
+        videos = sample_videos(self.ema, self.cfg.diffusion, n, labels=labels, generator=gen, progress=False,
+                               clip_denoised=self.codec is None)
         if self.codec is not None:
             videos = self.codec.decode(videos)
         return save_gif(videos, self.out_dir / "samples" / f"step_{self.step:07d}.gif")
@@ -351,8 +354,8 @@ def train(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progress: b
     ctx = setup_distributed()
     try:
         trainer = Trainer(cfg, out_dir, ctx, progress=progress)
-        if resume and not trainer.resume() and ctx.is_main:
-            print(f"no checkpoint in {trainer.ckpt_dir}; starting from step 0")
+        if resume and trainer.resume() and ctx.is_main and progress:
+            print(f"resuming from step {trainer.step} ({trainer.ckpt_dir})")
         if trainer.step >= cfg.train.steps:
             return TrainResult(trainer.out_dir, trainer.step, float("nan"), ckpt.latest_checkpoint(trainer.ckpt_dir), None)
         return trainer.run()

@@ -72,7 +72,8 @@ def plot_loss_curve(csv_path: str | Path, png_path: str | Path, smooth: int = 20
     loss = np.array([float(r["loss"]) for r in rows])
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
     ax.plot(steps, loss, alpha=0.35, label="loss (per log interval)")
-    if len(loss) >= smooth:
+    smooth = min(smooth, len(loss) // 5)
+    if smooth >= 2:
         kernel = np.ones(smooth) / smooth
         ax.plot(steps[smooth - 1:], np.convolve(loss, kernel, mode="valid"), label=f"running mean of {smooth}")
     ax.set_xlabel("step")

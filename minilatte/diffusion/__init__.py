@@ -1,25 +1,68 @@
-"""Gaussian diffusion with the IDDPM/DiT interface: ``create_diffusion(timestep_respacing, ...)``."""
-from .gaussian import GaussianDiffusion, mean_flat
+"""Gaussian diffusion for Latte, with the IDDPM/DiT interface.
+
+    from minilatte.diffusion import create_diffusion
+    diffusion = create_diffusion("")                  # training: all 1000 steps
+    losses = diffusion.training_losses(model, x0, t, model_kwargs={"y": y})   # {"loss", "mse", "vb"}: (B,)
+    sampler = create_diffusion("250")                 # DDPM with 250 steps ("ddim50" for DDIM)
+    videos = sampler.p_sample_loop(model, (B, F, C, H, W), clip_denoised=False, model_kwargs={"y": y})
+
+Modules: ``schedules`` (betas, respacing), ``losses`` (KL and decoder likelihood),
+``gaussian_diffusion`` (the process, samplers, loss), ``respace`` (fewer sampling steps),
+``guidance`` (classifier-free guidance).
+Layout rule: channels are dim 2 of 5-D videos (B, F, C, H, W) and dim 1 of anything else.
+"""
+from __future__ import annotations
+
+from .gaussian_diffusion import GaussianDiffusion
+from .guidance import ClassifierFreeGuidance, guided_model
+from .losses import discretized_gaussian_log_likelihood, mean_flat, normal_kl
 from .respace import SpacedDiffusion
-from .schedules import beta_schedule, space_timesteps
+from .schedules import beta_schedule, get_named_beta_schedule, space_timesteps
 
 
 def create_diffusion(timestep_respacing="", noise_schedule: str = "linear", use_kl: bool = False,
                      sigma_small: bool = False, predict_xstart: bool = False, learn_sigma: bool = True,
-                     rescale_learned_sigmas: bool = False, diffusion_steps: int = 1000) -> SpacedDiffusion:
-    """The diffusion of DiT/Latte; the paper's settings are the defaults.
+                     rescale_learned_sigmas: bool = False, diffusion_steps: int = 1000,
+                     channel_dim: int | None = None, predict_v: bool = False) -> SpacedDiffusion:
+    """Build the diffusion the way DiT and Latte do; the defaults are the paper's settings.
 
-    ``timestep_respacing``: ``""`` (all steps, for training), ``"250"`` (DDPM-250 sampling) or
-    ``"ddim50"``. Learned σ uses the hybrid loss MSE + VB; ``predict_xstart`` makes the network
-    predict x_0 instead of ε.
+    Args:
+        timestep_respacing: which steps to use: ``""`` or ``None`` for all (training), ``"250"``
+            (DDPM-250 sampling), ``"ddim50"`` (DDIM-50), ``"10,10,10"`` (sections), or a list of counts.
+        noise_schedule: ``"linear"`` (β 1e-4 → 0.02 for 1000 steps) or ``"squaredcos_cap_v2"``.
+        use_kl: train on the variational bound alone (×T) instead of MSE + VB.
+        sigma_small: with ``learn_sigma=False``, use the small fixed variance β̃_t instead of β_t.
+        predict_xstart: the network predicts x_0 instead of ε.
+        learn_sigma: the network also outputs C variance channels (learned-range variance).
+        rescale_learned_sigmas: scale the VB term by T/1000 (only differs from plain MSE + VB when T≠1000).
+        diffusion_steps: T of the training process.
+        channel_dim: override the channel-axis rule (dim 2 for 5-D, dim 1 otherwise).
+        predict_v: the network predicts v = √ᾱ ε − √(1−ᾱ) x_0 (Salimans & Ho): like ε when the
+            noise is small and like x_0 when it is large, which a tiny model learns far faster.
     """
+    if predict_xstart and predict_v:
+        raise ValueError("choose one of predict_xstart and predict_v")
     betas = beta_schedule(noise_schedule, diffusion_steps)
-    loss_type = "rescaled_kl" if use_kl else "rescaled_mse" if rescale_learned_sigmas else "mse"
-    var_type = "learned_range" if learn_sigma else ("fixed_small" if sigma_small else "fixed_large")
-    spacing = timestep_respacing or [diffusion_steps]
-    return SpacedDiffusion(space_timesteps(diffusion_steps, spacing), betas,
-                           mean_type="x_start" if predict_xstart else "epsilon", var_type=var_type,
-                           loss_type=loss_type)
+    if use_kl:
+        loss_type = "rescaled_kl"
+    elif rescale_learned_sigmas:
+        loss_type = "rescaled_mse"
+    else:
+        loss_type = "mse"
+    if learn_sigma:
+        var_type = "learned_range"
+    else:
+        var_type = "fixed_small" if sigma_small else "fixed_large"
+    if timestep_respacing is None or timestep_respacing == "":
+        timestep_respacing = [diffusion_steps]            # one section holding every step
+    return SpacedDiffusion(space_timesteps(diffusion_steps, timestep_respacing), betas,
+                           mean_type="x_start" if predict_xstart else "velocity" if predict_v else "epsilon",
+                           var_type=var_type,
+                           loss_type=loss_type, channel_dim=channel_dim)
 
 
-__all__ = ["create_diffusion", "GaussianDiffusion", "SpacedDiffusion", "beta_schedule", "space_timesteps", "mean_flat"]
+__all__ = [
+    "create_diffusion", "GaussianDiffusion", "SpacedDiffusion", "ClassifierFreeGuidance", "guided_model",
+    "beta_schedule", "get_named_beta_schedule", "space_timesteps",
+    "mean_flat", "normal_kl", "discretized_gaussian_log_likelihood",
+]
