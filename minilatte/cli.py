@@ -6,6 +6,7 @@ line naming what is wrong and exits with code 2; Ctrl-C during training writes a
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -31,6 +32,8 @@ def _train(args) -> None:
     cfg = load_config(args.config, args.set)
     out = Path(args.out or Path("runs") / cfg.name)
     result = train(cfg, out, resume=args.resume, progress=not args.no_progress)
+    if int(os.environ.get("RANK", "0")) != 0:      # under torchrun only rank 0 reports
+        return
     print(f"trained {cfg.name} to step {result.step}: final loss {result.final_loss:.4f}")
     print(f"checkpoint: {result.checkpoint}")
     if result.samples:

@@ -92,11 +92,19 @@ def _autocast(cfg: RunConfig, device: torch.device):
     return contextlib.nullcontext()
 
 
+def _full(t: torch.Tensor) -> torch.Tensor:
+    """A whole tensor from an FSDP-sharded one (an all-gather); plain tensors pass through."""
+    return t.full_tensor() if hasattr(t, "full_tensor") else t
+
+
 @torch.no_grad()
 def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
-    """ema ← decay · ema + (1 − decay) · model, parameter by parameter."""
+    """ema ← decay · ema + (1 − decay) · model, parameter by parameter.
+
+    The EMA is a plain full copy on every process; under FSDP each step gathers the shards for it.
+    """
     ema_params = list(ema.parameters())
-    model_params = [p.detach() for p in model.parameters()]
+    model_params = [_full(p.detach()) for p in model.parameters()]
     torch._foreach_lerp_(ema_params, model_params, 1 - decay)
 
 
@@ -140,7 +148,6 @@ class Trainer:
         self.model = Latte(self.latte_cfg).to(self.ctx.device)
         self.model.gradient_checkpointing = t.gradient_checkpointing
         self.ema = copy.deepcopy(self.model).requires_grad_(False).eval()
-        self.opt = torch.optim.AdamW(self.model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
         self.diffusion = create_diffusion(timestep_respacing="", noise_schedule=cfg.diffusion.noise_schedule,
                                           learn_sigma=cfg.diffusion.learn_sigma,
                                           predict_xstart=cfg.diffusion.prediction == "x_start",
@@ -160,6 +167,8 @@ class Trainer:
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
         self.net = self._wrap(self.model)
+        # After wrapping: FSDP replaces the parameters by sharded ones, which the optimizer must hold.
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
 
     # ------------------------------------------------------------------ setup
     def _wrap(self, model: torch.nn.Module) -> torch.nn.Module:
@@ -187,10 +196,13 @@ class Trainer:
         path = ckpt.latest_checkpoint(self.ckpt_dir)
         if path is None:
             return False
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_state_dict
+
         saved = ckpt.load_checkpoint(path)
-        self.model.load_state_dict(saved["model"])
+        # Full (unsharded) state dicts in, whatever the wrapping: the same call serves 1 process, DDP and FSDP.
+        set_state_dict(self.model, self.opt, model_state_dict=saved["model"],
+                       optim_state_dict=saved["state"]["optimizer"], options=StateDictOptions(full_state_dict=True))
         self.ema.load_state_dict(saved["ema"])
-        self.opt.load_state_dict(saved["state"]["optimizer"])
         self.step = int(saved["state"]["step"])
         _set_rng_state(saved["state"]["rng"], self.noise_gen)
         if self.ctx.is_main:
@@ -199,10 +211,15 @@ class Trainer:
 
     def save(self) -> Path | None:
         """Checkpoint the current step (main process writes; every process waits for it)."""
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict
+
+        # Every process takes part (FSDP gathers its shards); the main process receives and writes.
+        model_state, optim_state = get_state_dict(self.model, self.opt,
+                                                  options=StateDictOptions(full_state_dict=True, cpu_offload=True))
         path = None
         if self.ctx.is_main:
-            state = {"optimizer": self.opt.state_dict(), "step": self.step, "rng": _rng_state(self.noise_gen)}
-            path = ckpt.save_checkpoint(self.ckpt_dir, self.step, self.model.state_dict(), self.ema.state_dict(),
+            state = {"optimizer": optim_state, "step": self.step, "rng": _rng_state(self.noise_gen)}
+            path = ckpt.save_checkpoint(self.ckpt_dir, self.step, model_state, self.ema.state_dict(),
                                         state, self.cfg.to_dict())
         barrier(self.ctx)
         return path
@@ -227,6 +244,19 @@ class Trainer:
             if new:
                 writer.writeheader()
             writer.writerows(rows)
+
+    def _tensorboard(self, means: dict[str, float]) -> None:
+        """Scalars to ``out_dir/tensorboard`` when the tensorboard package is installed (optional)."""
+        if not hasattr(self, "_tb"):
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+                self._tb = SummaryWriter(str(self.out_dir / "tensorboard"))
+            except ImportError:
+                self._tb = None
+        if self._tb is not None:
+            for key, value in means.items():
+                self._tb.add_scalar(f"train/{key}", value, self.step)
+            self._tb.flush()
 
     # ------------------------------------------------------------------ one step
     def _model_kwargs(self, batch: dict) -> dict:
@@ -266,7 +296,7 @@ class Trainer:
         update_ema(self.ema, self.model, decay)
         self.step += 1
         return {"loss": loss.detach(), "mse": losses["mse"].mean().detach(), "vb": losses["vb"].mean().detach(),
-                "grad_norm": grad_norm.detach()}
+                "grad_norm": _full(grad_norm.detach())}
 
     # ------------------------------------------------------------------ the loop
     def loader(self) -> DataLoader:
@@ -304,6 +334,7 @@ class Trainer:
                     final_loss, sums, count, last_log = means["loss"], None, 0, now
                     if self.ctx.is_main:
                         self._write_log([row])
+                        self._tensorboard(means)
                     if bar is not None:
                         bar.set_postfix(loss=f"{final_loss:.4f}")
                 if at_ckpt:

@@ -99,18 +99,23 @@ def test_ctrl_c_writes_a_checkpoint(tmp_path):
     assert list_checkpoints(tmp_path / "checkpoints")[-1].name == "step_0000007"
 
 
-def test_two_gloo_processes_equal_one_process_on_the_same_global_batch(tmp_path):
-    common = ["--config", "ci", "--no-progress", "--set", "train.num_sample_videos=0", "--set", "train.steps=10"]
+@pytest.mark.parametrize("strategy,port", [("ddp", "29517"), ("fsdp", "29518")])
+def test_two_gloo_processes_equal_one_process_on_the_same_global_batch(tmp_path, strategy, port):
+    common = ["--config", "ci", "--no-progress", "--set", "train.num_sample_videos=0", "--set", "train.steps=10",
+              "--set", f"train.distributed={strategy}"]
     subprocess.run([sys.executable, "-m", "minilatte", "train", *common, "--out", str(tmp_path / "one")],
                    check=True, env=ENV, capture_output=True)
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-                           "--master_port", "29517", "-m", "minilatte", "train", *common, "--out", str(tmp_path / "two")],
+                           "--master_port", port, "-m", "minilatte", "train", *common, "--out", str(tmp_path / "two")],
                           env=ENV, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.count("trained ci") == 1          # only rank 0 speaks
     one = load_checkpoint(tmp_path / "one" / "checkpoints" / "step_0000010")
     two = load_checkpoint(tmp_path / "two" / "checkpoints" / "step_0000010")
-    for key in one["model"]:
-        assert torch.allclose(one["model"][key], two["model"][key], atol=1e-5), key
+    for part in ("model", "ema"):
+        assert set(one[part]) == set(two[part])
+        for key in one[part]:
+            assert torch.allclose(one[part][key], two[part][key], atol=1e-5), key
     assert abs(float(last_log_row(tmp_path / "one")["loss"]) - float(last_log_row(tmp_path / "two")["loss"])) < 1e-4
 
 
