@@ -190,11 +190,6 @@ def packaged_configs() -> list[str]:
     return sorted(p.name[:-5] for p in resources.files("minilatte.configs").iterdir() if p.name.endswith(".yaml"))
 
 
-def _parse_value(text: str):
-    value = yaml.safe_load(text)
-    return value
-
-
 def apply_overrides(raw: dict, overrides: list[str]) -> dict:
     """Apply ``section.key=value`` strings (values parsed as YAML) to a raw config mapping."""
     for item in overrides:
@@ -205,7 +200,7 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
         raw.setdefault(section, {})
         if not isinstance(raw[section], dict):
             raise ConfigError(f"{section} is not a config section")
-        raw[section][key] = _parse_value(text)
+        raw[section][key] = yaml.safe_load(text)
     return raw
 
 

@@ -56,7 +56,7 @@ def run_demo(out_dir: Path, progress: bool = True, overrides: tuple[str, ...] = 
         f"{'CUDA ' + torch.cuda.get_device_name() if torch.cuda.is_available() else f'CPU, {torch.get_num_threads()} threads'}",
         f"training: {result.step} steps in {train_seconds:.0f} s (this invocation), final loss {result.final_loss:.4f}",
         f"sampling: {n} videos with {cfg.diffusion.sampler.upper()}-{cfg.diffusion.sampling_steps} in {sample_seconds:.1f} s",
-        f"files: samples.gif, samples.png, data.gif, loss.png, log.csv, checkpoints/",
+        "files: samples.gif, samples.png, data.gif, loss.png, log.csv, checkpoints/",
     ]) + "\n")
     print(report.read_text())
     return out_dir

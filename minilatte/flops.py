@@ -10,7 +10,7 @@ from .models import LatteConfig
 
 
 def forward_flops(cfg: LatteConfig, batch_size: int = 1, num_images: int = 0) -> int:
-    D, H = cfg.hidden_size, cfg.num_heads
+    D = cfg.hidden_size
     N = cfg.grid_size ** 2 + (2 if cfg.num_classes else 1) * (cfg.conditioning == "tokens")   # tokens per frame
     n_video = cfg.token_frames
     frames = n_video + num_images                          # token frames incl. images
