@@ -127,3 +127,13 @@ def test_sample_cli_writes_a_gif(tmp_path):
                    check=True, env=ENV, capture_output=True)
     from PIL import Image
     assert Image.open(out).n_frames == 4
+
+
+def test_torch_compile_trains_like_eager(tmp_path):
+    sets = ["train.steps=4", "train.ckpt_every=4", "train.log_every=2", "train.num_sample_videos=0"]
+    eager = train(load_config("ci", sets), tmp_path / "eager", progress=False)
+    compiled = train(load_config("ci", sets + ["train.compile=true"]), tmp_path / "compiled", progress=False)
+    assert abs(compiled.final_loss - eager.final_loss) < 1e-4
+    a, b = load_checkpoint(eager.checkpoint), load_checkpoint(compiled.checkpoint)
+    assert set(a["model"]) == set(b["model"])             # no "_orig_mod." prefixes in checkpoints
+    assert all(torch.allclose(a["model"][k], b["model"][k], atol=1e-4) for k in a["model"])
