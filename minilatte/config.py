@@ -54,6 +54,14 @@ class DiffusionSection:
     cfg_scale: float = 1.0
 
 
+    def build(self, timestep_respacing: str = ""):
+        """The diffusion these settings describe: ``""`` for training, ``"250"`` / ``"ddim50"`` for sampling."""
+        from .diffusion import create_diffusion
+        return create_diffusion(timestep_respacing=timestep_respacing, noise_schedule=self.noise_schedule,
+                                learn_sigma=self.learn_sigma, predict_xstart=self.prediction == "x_start",
+                                predict_v=self.prediction == "velocity", diffusion_steps=self.diffusion_steps)
+
+
 @dataclass
 class TrainSection:
     steps: int = 100

@@ -6,7 +6,6 @@ from pathlib import Path
 import torch
 
 from .config import DiffusionSection
-from .diffusion import create_diffusion
 from .models import Latte
 
 
@@ -15,11 +14,7 @@ def sampling_diffusion(d: DiffusionSection, sampler: str | None = None, steps: i
     sampler, steps = sampler or d.sampler, steps or d.sampling_steps
     if sampler not in ("ddpm", "ddim"):
         raise ValueError(f"sampler={sampler!r} is not one of 'ddpm', 'ddim'")
-    respacing = f"ddim{steps}" if sampler == "ddim" else str(steps)
-    return create_diffusion(timestep_respacing=respacing, noise_schedule=d.noise_schedule,
-                            learn_sigma=d.learn_sigma, predict_xstart=d.prediction == "x_start",
-                            predict_v=d.prediction == "velocity",
-                            diffusion_steps=d.diffusion_steps)
+    return d.build(f"ddim{steps}" if sampler == "ddim" else str(steps))
 
 
 @torch.no_grad()

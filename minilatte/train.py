@@ -23,7 +23,6 @@ from torch.utils.data import DataLoader, Sampler
 
 from . import checkpoint as ckpt
 from .config import ConfigError, RunConfig
-from .diffusion import create_diffusion
 from .distributed import DistContext, all_reduce_mean, barrier, cleanup, setup_distributed
 from .models import Latte
 
@@ -148,11 +147,7 @@ class Trainer:
         self.model = Latte(self.latte_cfg).to(self.ctx.device)
         self.model.gradient_checkpointing = t.gradient_checkpointing
         self.ema = copy.deepcopy(self.model).requires_grad_(False).eval()
-        self.diffusion = create_diffusion(timestep_respacing="", noise_schedule=cfg.diffusion.noise_schedule,
-                                          learn_sigma=cfg.diffusion.learn_sigma,
-                                          predict_xstart=cfg.diffusion.prediction == "x_start",
-                                          predict_v=cfg.diffusion.prediction == "velocity",
-                                          diffusion_steps=cfg.diffusion.diffusion_steps)
+        self.diffusion = cfg.diffusion.build()            # all training timesteps
         self.dataset = build_dataset(cfg, self.latte_cfg)
         self.codec = None
         if cfg.data.vae:   # latent diffusion: frames are encoded by a frozen VAE on the fly
