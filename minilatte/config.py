@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from .assets import resolve
 from .models import LatteConfig
 from .models.presets import PRESETS
 
@@ -41,6 +42,7 @@ class DataSection:
     length: int = 2048               # clips per epoch for synthetic datasets
     num_workers: int = 0
     vae: str | None = None           # None: diffusion in pixel space; else a VAE folder (latent space)
+    latent_cache: str | None = None  # with a VAE: folder of cached latents, built on first use
 
 
 @dataclass
@@ -163,6 +165,8 @@ def _build(raw: dict) -> RunConfig:
             if allowed and kwargs[key] not in allowed:
                 raise ConfigError(f"{section}.{key}={value!r} is not one of {', '.join(allowed)}")
         setattr(cfg, section, cls(**kwargs))
+    if cfg.data.vae is not None:   # shipped VAEs (data_samples/...) are found from any working directory
+        cfg.data.vae = str(resolve(cfg.data.vae))
     _check_consistency(cfg)
     return cfg
 
@@ -184,9 +188,14 @@ def _check_consistency(cfg: RunConfig) -> None:
     if d.vae is None and d.image_size != model.input_size:
         raise ConfigError(f"data.image_size={d.image_size} must equal model input_size={model.input_size} "
                           "for pixel-space training (data.vae is empty)")
-    if d.vae is not None and d.image_size != 8 * model.input_size:
-        raise ConfigError(f"data.image_size={d.image_size} must be 8 x model input_size={model.input_size} "
-                          "with a VAE (8x downsampling)")
+    if d.vae is not None:
+        from .vae import vae_downsample
+        factor = vae_downsample(d.vae)
+        if d.image_size != factor * model.input_size:
+            raise ConfigError(f"data.image_size={d.image_size} must be {factor} x model input_size={model.input_size} "
+                              f"with this VAE ({factor}x downsampling)")
+    if d.latent_cache is not None and d.vae is None:
+        raise ConfigError("data.latent_cache needs data.vae: only VAE latents are cached")
     if d.num_images and model.patch_embedding != "uniform":
         raise ConfigError("data.num_images > 0 needs model.patch_embedding='uniform'")
     if d.dataset == "folder" and not d.root:

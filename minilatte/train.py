@@ -37,7 +37,9 @@ class StepBatchSampler(Sampler):
     """Global batches that depend only on (seed, step); each process takes its slice of them.
 
     Epoch e visits the dataset in the order ``randperm(len, seed + e)``; step s takes the next
-    ``batch_size`` indices of that stream. Starting at ``start_step`` replays nothing.
+    ``batch_size`` indices of that stream. Starting at ``start_step`` replays nothing. Items are
+    ``(epoch, index)`` pairs, read through :class:`EpochIndexed`, so random crops and latent samples
+    change per epoch even inside DataLoader workers.
     """
 
     def __init__(self, length: int, batch_size: int, steps: int, seed: int, start_step: int = 0,
@@ -61,21 +63,48 @@ class StepBatchSampler(Sampler):
                 order = torch.randperm(self.length, generator=torch.Generator().manual_seed(self.seed + e))
                 epoch = e
             batch = order[i * self.batch_size:(i + 1) * self.batch_size]
-            yield batch[self.rank * self.local:(self.rank + 1) * self.local].tolist()
+            yield [(e, i) for i in batch[self.rank * self.local:(self.rank + 1) * self.local].tolist()]
+
+
+class EpochIndexed(torch.utils.data.Dataset):
+    """``dataset[(epoch, index)]``: sets the epoch (if the dataset has ``set_epoch``), then reads item ``index``."""
+
+    def __init__(self, dataset: torch.utils.data.Dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int]) -> dict:
+        epoch, index = key
+        if hasattr(self.dataset, "set_epoch"):
+            self.dataset.set_epoch(epoch)
+        return self.dataset[index]
+
+
+def clip_dataset(cfg: RunConfig, latte_cfg) -> torch.utils.data.Dataset:
+    """The config's clips in pixels: a synthetic dataset or a folder of videos."""
+    from .data import synthetic_dataset
+
+    d = cfg.data
+    if d.dataset == "folder":
+        from .data import VideoFolder
+        return VideoFolder(d.root, num_frames=latte_cfg.num_frames, frame_interval=d.frame_interval,
+                           image_size=d.image_size, layout=d.layout, seed=cfg.train.seed)
+    return synthetic_dataset(d.dataset, num_frames=latte_cfg.num_frames, image_size=d.image_size,
+                             seed=cfg.train.seed, length=d.length)
 
 
 def build_dataset(cfg: RunConfig, latte_cfg) -> torch.utils.data.Dataset:
-    from .data import JointImageVideo, synthetic_dataset
+    """What training reads: pixel clips or cached latents, plus appended images for joint training."""
+    from .data import JointImageVideo
 
     d = cfg.data
-    frames = latte_cfg.num_frames
-    if d.dataset == "folder":
-        from .data import VideoFolder
-        ds = VideoFolder(d.root, num_frames=frames, frame_interval=d.frame_interval, image_size=d.image_size,
-                         layout=d.layout, seed=cfg.train.seed)
+    if d.latent_cache:
+        from .latent_cache import LatentClips
+        ds = LatentClips(d.latent_cache, seed=cfg.train.seed)
     else:
-        ds = synthetic_dataset(d.dataset, num_frames=frames, image_size=d.image_size, seed=cfg.train.seed,
-                               length=d.length)
+        ds = clip_dataset(cfg, latte_cfg)
     return JointImageVideo(ds, num_images=d.num_images, seed=cfg.train.seed) if d.num_images else ds
 
 
@@ -148,11 +177,17 @@ class Trainer:
         self.model.gradient_checkpointing = t.gradient_checkpointing
         self.ema = copy.deepcopy(self.model).requires_grad_(False).eval()
         self.diffusion = cfg.diffusion.build()            # all training timesteps
-        self.dataset = build_dataset(cfg, self.latte_cfg)
         self.codec = None
-        if cfg.data.vae:   # latent diffusion: frames are encoded by a frozen VAE on the fly
+        if cfg.data.vae:   # latent diffusion: a frozen VAE encodes frames (on the fly, or once into a cache)
             from .vae import LatentCodec
             self.codec = LatentCodec.from_pretrained(cfg.data.vae).to(self.ctx.device)
+        if cfg.data.latent_cache and self.ctx.is_main:
+            from .latent_cache import build_latent_cache
+            build_latent_cache(clip_dataset(cfg, self.latte_cfg), self.codec, cfg.data.vae, cfg.data.latent_cache,
+                               progress=progress)
+        barrier(self.ctx)
+        self.dataset = build_dataset(cfg, self.latte_cfg)
+        self.encode_batches = self.codec is not None and not cfg.data.latent_cache
         # Timesteps and noise come from one generator seeded alike on every process: each process
         # draws the whole global batch and keeps its slice, so N processes equal one.
         self.noise_gen = torch.Generator(self.ctx.device).manual_seed(t.seed + 1)
@@ -267,8 +302,8 @@ class Trainer:
     def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
         """One optimisation step on this process's slice of the global batch; returns detached losses."""
         x = batch["video"].to(self.ctx.device, non_blocking=True)        # (b, F, C, H, W)
-        if self.codec is not None:
-            x = self.codec.encode(x)                                      # (b, F, 4, H/8, W/8)
+        if self.encode_batches:
+            x = self.codec.encode(x)                                      # (b, F, C, H/d, W/d)
         global_b, local_b = self.cfg.train.batch_size, x.shape[0]
         lo = self.ctx.rank * local_b
         t = torch.randint(0, self.diffusion.num_timesteps, (global_b,), generator=self.noise_gen,
@@ -299,7 +334,7 @@ class Trainer:
         sampler = StepBatchSampler(len(self.dataset), t.batch_size, t.steps, t.seed, self.step,
                                    self.ctx.rank, self.ctx.world_size)
         # Its own generator: starting a loader must not draw from the global RNG that a resumed run restores.
-        return DataLoader(self.dataset, batch_sampler=sampler, num_workers=d.num_workers,
+        return DataLoader(EpochIndexed(self.dataset), batch_sampler=sampler, num_workers=d.num_workers,
                           pin_memory=self.ctx.device.type == "cuda", persistent_workers=d.num_workers > 0,
                           generator=torch.Generator().manual_seed(t.seed))
 

@@ -6,6 +6,7 @@ transformer models the latent video. Frames go through the VAE in chunks to boun
 """
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -15,10 +16,25 @@ from einops import rearrange
 SD_SCALE = 0.18215
 
 
+def vae_folder(name_or_path: str | os.PathLike) -> Path:
+    """The folder holding a VAE's config.json: ``path`` itself or its ``vae/`` subfolder (SD pipeline layout)."""
+    path = Path(name_or_path)
+    return path / "vae" if (path / "vae" / "config.json").is_file() else path
+
+
+def vae_downsample(name_or_path: str | os.PathLike) -> int:
+    """Spatial downsampling of a local VAE read from its config.json (8 when there is none to read)."""
+    config = vae_folder(name_or_path) / "config.json"
+    if not config.is_file():
+        return 8
+    return 2 ** (len(json.loads(config.read_text())["block_out_channels"]) - 1)
+
+
 class LatentCodec(torch.nn.Module):
     """Video <-> latent video with a frozen ``AutoencoderKL``.
 
-    encode: (B, F, 3, H, W) in [-1, 1] -> (B, F, 4, H/8, W/8) · scale;  decode: the inverse.
+    encode: (B, F, 3, H, W) in [-1, 1] -> (B, F, C, H/d, W/d) · scale;  decode: the inverse.
+    C and the downsampling d come from the VAE: 4 and 8 for Stable Diffusion's, 4 and 4 for the tiny one.
     """
 
     def __init__(self, vae, scale: float | None = None, chunk_size: int = 16):
@@ -38,10 +54,8 @@ class LatentCodec(torch.nn.Module):
         """
         from diffusers import AutoencoderKL
 
-        path = Path(name_or_path)
-        subfolder = "vae" if (path / "vae" / "config.json").is_file() else None
         try:
-            vae = AutoencoderKL.from_pretrained(str(name_or_path), subfolder=subfolder, local_files_only=True)
+            vae = AutoencoderKL.from_pretrained(str(vae_folder(name_or_path)), local_files_only=True)
         except (OSError, ValueError) as err:
             raise FileNotFoundError(
                 f"no VAE at {str(name_or_path)!r} ({type(err).__name__}); give a local folder with config.json and "
@@ -65,7 +79,16 @@ class LatentCodec(torch.nn.Module):
         return self._frames(enc, video)
 
     @torch.no_grad()
+    def encode_moments(self, video: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pixels (B, F, 3, H, W) -> the posterior's scaled (mean, std), each (B, F, C, H/d, W/d)."""
+        def enc(x):
+            dist = self.vae.encode(x.to(self.vae.dtype)).latent_dist
+            return torch.cat([dist.mean.float(), dist.std.float()], dim=1) * self.scale
+        both = self._frames(enc, video)
+        return both[:, :, :self.latent_channels], both[:, :, self.latent_channels:]
+
+    @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
-        """Scaled latents (B, F, 4, h, w) -> pixels (B, F, 3, 8h, 8w), clamped to [-1, 1]."""
+        """Scaled latents (B, F, C, h, w) -> pixels (B, F, 3, d·h, d·w), clamped to [-1, 1]."""
         dec = lambda z: self.vae.decode((z / self.scale).to(self.vae.dtype)).sample.float().clamp(-1, 1)  # noqa: E731
         return self._frames(dec, latents)

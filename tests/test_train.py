@@ -137,3 +137,25 @@ def test_torch_compile_trains_like_eager(tmp_path):
     a, b = load_checkpoint(eager.checkpoint), load_checkpoint(compiled.checkpoint)
     assert set(a["model"]) == set(b["model"])             # no "_orig_mod." prefixes in checkpoints
     assert all(torch.allclose(a["model"][k], b["model"][k], atol=1e-4) for k in a["model"])
+
+
+def test_batches_carry_the_epoch_so_crops_change_per_epoch():
+    from minilatte.train import EpochIndexed, StepBatchSampler
+
+    class Recorder(torch.utils.data.Dataset):
+        epoch = 0
+
+        def set_epoch(self, epoch):
+            self.epoch = epoch
+
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, index):
+            return (self.epoch, index)
+
+    batches = list(StepBatchSampler(length=4, batch_size=2, steps=5, seed=0))
+    assert sorted(i for b in batches[:2] for _, i in b) == [0, 1, 2, 3]     # an epoch visits every clip once
+    assert [{e for e, _ in b} for b in batches] == [{0}, {0}, {1}, {1}, {2}]
+    data = EpochIndexed(Recorder())
+    assert [data[key] for key in batches[2]] == batches[2]     # the item was read in its own epoch

@@ -45,3 +45,58 @@ def test_latent_space_training_runs_end_to_end(vae_dir, tmp_path):
     assert result.step == 4 and result.samples.is_file()
     from PIL import Image
     assert Image.open(result.samples).size[0] > 64 * 2   # decoded to pixels, not 8x8 latents
+
+
+def test_downsampling_is_read_from_the_vae_config(tmp_path):
+    from minilatte.config import ConfigError
+    from minilatte.tiny_vae import tiny_vae_config
+    from minilatte.vae import vae_downsample
+
+    AutoencoderKL(**tiny_vae_config()).save_pretrained(tmp_path / "tiny")
+    assert vae_downsample(tmp_path / "tiny") == 4
+    cfg = load_config("ci", [f"data.vae={tmp_path / 'tiny'}", "data.image_size=32", "model.in_channels=4"])
+    assert cfg.data.image_size == 4 * cfg.latte_config().input_size
+    with pytest.raises(ConfigError, match="must be 4 x model input_size=8 with this VAE"):
+        load_config("ci", [f"data.vae={tmp_path / 'tiny'}", "data.image_size=64", "model.in_channels=4"])
+    with pytest.raises(ConfigError, match="data.latent_cache needs data.vae"):
+        load_config("ci", [f"data.latent_cache={tmp_path / 'cache'}"])
+
+
+def test_latent_cache_stores_the_posterior_and_samples_per_epoch(vae_dir, tmp_path):
+    from minilatte.data import synthetic_dataset
+    from minilatte.latent_cache import LatentClips, build_latent_cache
+
+    codec = LatentCodec.from_pretrained(vae_dir)
+    ds = synthetic_dataset("shapes", num_frames=3, image_size=32, seed=0, length=5)
+    folder = build_latent_cache(ds, codec, vae_dir, tmp_path / "cache", batch_size=2, progress=False)
+    clips = LatentClips(folder, seed=0)
+    mean, std = codec.encode_moments(torch.stack([ds[i]["video"] for i in range(5)]))
+    assert clips.mean.shape == (5, 3, 4, 4, 4) and torch.allclose(clips.mean, mean, atol=1e-6)
+    assert torch.allclose(clips.std, std, atol=1e-6) and (std > 0).all()
+    assert [clips[i]["label"] for i in range(5)] == [ds[i]["label"] for i in range(5)]
+    # A latent sample is mean + std * eps with eps fixed by (seed, index, epoch).
+    first = clips[1]["video"]
+    assert torch.equal(first, clips[1]["video"])
+    clips.set_epoch(1)
+    assert not torch.equal(first, clips[1]["video"])
+    assert ((clips[1]["video"] - clips.mean[1]) / clips.std[1]).std() > 0.5
+    # The same dataset and VAE reuse the cache; anything else is refused.
+    stamp = (folder / "latents.safetensors").stat().st_mtime_ns
+    build_latent_cache(ds, codec, vae_dir, folder, progress=False)
+    assert (folder / "latents.safetensors").stat().st_mtime_ns == stamp
+    other = synthetic_dataset("clouds", num_frames=3, image_size=32, seed=0, length=5)
+    with pytest.raises(ValueError, match="holds latents of another dataset or VAE"):
+        build_latent_cache(other, codec, vae_dir, folder, progress=False)
+    with pytest.raises(FileNotFoundError, match="no latent cache"):
+        LatentClips(tmp_path / "nothing")
+
+
+def test_training_from_a_latent_cache_encodes_once(vae_dir, tmp_path):
+    cache = tmp_path / "cache"
+    overrides = [f"data.vae={vae_dir}", f"data.latent_cache={cache}", "data.image_size=64", "data.length=8",
+                 "model.in_channels=4", "train.steps=4", "train.ckpt_every=4", "train.log_every=2"]
+    result = train(load_config("ci", overrides), tmp_path / "run", progress=False)
+    assert result.step == 4 and result.samples.is_file()
+    stamp = (cache / "latents.safetensors").stat().st_mtime_ns
+    again = train(load_config("ci", overrides + ["train.steps=6"]), tmp_path / "run", resume=True, progress=False)
+    assert again.step == 6 and (cache / "latents.safetensors").stat().st_mtime_ns == stamp
