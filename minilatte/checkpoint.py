@@ -81,6 +81,15 @@ def load_checkpoint(path: Path) -> dict:
     }
 
 
+def export_for_sampling(checkpoint: str | Path, out: str | Path) -> Path:
+    """Copy only what sampling needs — ``ema.safetensors`` and ``config.yaml`` — into folder ``out``."""
+    src, out = resolve_checkpoint(checkpoint), Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("ema.safetensors", "config.yaml"):
+        shutil.copyfile(src / name, out / name)
+    return out
+
+
 def resolve_checkpoint(path: str | Path) -> Path:
     """A checkpoint folder from a run folder, a checkpoints folder or a checkpoint folder."""
     path = Path(path)

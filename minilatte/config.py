@@ -16,7 +16,6 @@ from pathlib import Path
 
 import yaml
 
-from .assets import resolve
 from .models import LatteConfig
 from .models.presets import PRESETS
 
@@ -165,8 +164,6 @@ def _build(raw: dict) -> RunConfig:
             if allowed and kwargs[key] not in allowed:
                 raise ConfigError(f"{section}.{key}={value!r} is not one of {', '.join(allowed)}")
         setattr(cfg, section, cls(**kwargs))
-    if cfg.data.vae is not None:   # shipped VAEs (data_samples/...) are found from any working directory
-        cfg.data.vae = str(resolve(cfg.data.vae))
     _check_consistency(cfg)
     return cfg
 

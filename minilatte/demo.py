@@ -16,7 +16,6 @@ from pathlib import Path
 import torch
 
 from .config import load_config
-from .models import Latte
 from .train import build_dataset, train
 
 
@@ -31,12 +30,10 @@ def run_demo(out_dir: Path, progress: bool = True, overrides: tuple[str, ...] = 
     result = train(cfg, out_dir, resume=True, progress=progress)
     train_seconds = time.perf_counter() - start
 
-    from .checkpoint import load_checkpoint
-    from .sample import sample_videos
+    from .sample import load_for_sampling, sample_videos
     from .viz import save_frames_png, save_gif
 
-    model = Latte(cfg.latte_config())
-    model.load_state_dict(load_checkpoint(result.checkpoint)["ema"])
+    model, _ = load_for_sampling(result.checkpoint)
     n = 8
     labels = torch.arange(n) % cfg.latte_config().num_classes if cfg.latte_config().num_classes else None
     start = time.perf_counter()

@@ -65,15 +65,19 @@ def sample_videos(model: Latte, d: DiffusionSection, num_videos: int, labels: to
 
 
 def load_for_sampling(checkpoint: str | Path, device: str | torch.device = "cpu"):
-    """(EMA model, RunConfig) of a training checkpoint (a run folder or a checkpoint folder).
+    """(EMA model, RunConfig) of a checkpoint: a run folder, a checkpoint folder, or an exported one.
 
+    Only ``ema.safetensors`` and ``config.yaml`` are read (see :func:`minilatte.checkpoint.export_for_sampling`).
     For latent-space runs, decode the samples with ``LatentCodec.from_pretrained(cfg.data.vae)``.
     """
-    from .checkpoint import load_checkpoint, resolve_checkpoint
+    import yaml
+    from safetensors.torch import load_file
+
+    from .checkpoint import resolve_checkpoint
     from .config import _build
 
-    saved = load_checkpoint(resolve_checkpoint(checkpoint))
-    cfg = _build(saved["config"])
+    path = resolve_checkpoint(checkpoint)
+    cfg = _build(yaml.safe_load((path / "config.yaml").read_text()))
     model = Latte(cfg.latte_config())
-    model.load_state_dict(saved["ema"])
+    model.load_state_dict(load_file(path / "ema.safetensors"))
     return model.to(device).eval(), cfg

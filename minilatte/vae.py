@@ -13,12 +13,17 @@ from pathlib import Path
 import torch
 from einops import rearrange
 
+from .assets import resolve
+
 SD_SCALE = 0.18215
 
 
 def vae_folder(name_or_path: str | os.PathLike) -> Path:
-    """The folder holding a VAE's config.json: ``path`` itself or its ``vae/`` subfolder (SD pipeline layout)."""
-    path = Path(name_or_path)
+    """The folder holding a VAE's config.json: ``path`` itself or its ``vae/`` subfolder (SD pipeline layout).
+
+    Relative paths such as ``data_samples/tiny-vae`` are also found from outside the repository root.
+    """
+    path = resolve(name_or_path)
     return path / "vae" if (path / "vae" / "config.json").is_file() else path
 
 

@@ -62,15 +62,16 @@ def save_frames_png(videos: torch.Tensor, path: str | Path, scale: int = 4) -> P
 
 def plot_loss_curve(csv_path: str | Path, png_path: str | Path, smooth: int = 20) -> Path:
     """Loss against step from a training log CSV (raw and a running mean) -> PNG."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # A bare Figure, not pyplot: no backend switch (matplotlib.use("Agg") would turn off inline plots
+    # in a notebook that trains) and no global figure state to close.
+    from matplotlib.figure import Figure
 
     with open(csv_path) as f:
         rows = list(csv.DictReader(f))
     steps = np.array([int(r["step"]) for r in rows])
     loss = np.array([float(r["loss"]) for r in rows])
-    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+    fig = Figure(figsize=(6, 3.5), dpi=100)
+    ax = fig.subplots()
     ax.plot(steps, loss, alpha=0.35, label="loss (per log interval)")
     smooth = min(smooth, len(loss) // 5)
     if smooth >= 2:
@@ -83,5 +84,4 @@ def plot_loss_curve(csv_path: str | Path, png_path: str | Path, smooth: int = 20
     ax.legend()
     fig.tight_layout()
     fig.savefig(png_path)
-    plt.close(fig)
     return Path(png_path)
