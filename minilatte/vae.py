@@ -60,7 +60,8 @@ class LatentCodec(torch.nn.Module):
         from diffusers import AutoencoderKL
 
         try:
-            vae = AutoencoderKL.from_pretrained(str(vae_folder(name_or_path)), local_files_only=True)
+            vae = AutoencoderKL.from_pretrained(str(vae_folder(name_or_path)), local_files_only=True,
+                                                low_cpu_mem_usage=False)  # no "install accelerate" nag
         except (OSError, ValueError) as err:
             raise FileNotFoundError(
                 f"no VAE at {str(name_or_path)!r} ({type(err).__name__}); give a local folder with config.json and "
