@@ -7,7 +7,9 @@ Every file there is made by one of these commands, from nothing but this package
 * ``tiny-vae``     — ``tiny-vae/``: the in-package AutoencoderKL (see ``minilatte.tiny_vae``);
 * ``latte-shapes`` — ``latte-shapes/``: EMA weights + config of the ``cpu`` config trained to its end
   (the demo's model), loadable with ``minilatte.sample.load_for_sampling``;
-* ``probe``        — ``probe.safetensors``: the video classifier behind the synthetic-data metrics.
+
+The probe classifier of the synthetic-data metrics (``probe.safetensors``) is made by
+``python -m minilatte.metrics train-probe``.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from pathlib import Path
 
 from .assets import DATA_SAMPLES
 
-WHAT = ("clips", "tiny-vae", "latte-shapes", "probe")
+WHAT = ("clips", "tiny-vae", "latte-shapes")
 
 
 def make_clips(out: Path, per_dataset: int = 3, num_frames: int = 16, image_size: int = 32) -> list[Path]:
@@ -49,11 +51,8 @@ def main(argv: list[str] | None = None) -> None:
     elif args.what == "tiny-vae":
         from .tiny_vae import train_tiny_vae
         made = [train_tiny_vae(args.out / "tiny-vae")]
-    elif args.what == "latte-shapes":
-        made = [make_latte_shapes(args.out)]
     else:
-        from .metrics.probe import train_probe_cli
-        made = [train_probe_cli(args.out / "probe.safetensors")]
+        made = [make_latte_shapes(args.out)]
     for path in made:
         print(f"wrote {path}")
 

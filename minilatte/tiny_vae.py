@@ -60,7 +60,7 @@ def frame_batches(seed: int, batch_size: int, num_frames: int = 8, length: int =
         i += 1
 
 
-def train_tiny_vae(out: str | Path, steps: int = 3000, batch_size: int = 24, lr: float = 1e-3,
+def train_tiny_vae(out: str | Path, steps: int = 1200, batch_size: int = 24, lr: float = 1e-3,
                    kl_weight: float = 1e-6, seed: int = 0, progress: bool = True) -> Path:
     """Train the tiny VAE on synthetic frames and save it to ``out`` (diffusers folder layout)."""
     from diffusers import AutoencoderKL
@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("train", help="train the tiny VAE on synthetic frames")
     p.add_argument("--out", default="data_samples/tiny-vae")
-    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--steps", type=int, default=1200)
     p.add_argument("--batch-size", type=int, default=24)
     p = sub.add_parser("psnr", help="reconstruction PSNR on held-out synthetic clips")
     p.add_argument("--vae", default="data_samples/tiny-vae")
