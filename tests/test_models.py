@@ -186,6 +186,20 @@ def test_label_dropout_uses_null_class_only_in_training():
     assert torch.equal(model.y_embedder(y), table[0].expand(1000, -1))
 
 
+
+def test_joint_label_dropout_is_decided_once_per_clip_and_per_image():
+    model = tiny(class_dropout_prob=0.5).train()
+    null = model.y_embedder.embedding_table.weight[5]
+    torch.manual_seed(0)
+    y, y_images = torch.zeros(2000, dtype=torch.long), torch.ones(2000, 3, dtype=torch.long)
+    _, labels = model.condition(torch.zeros(2000), y, n_video=F, num_images=3, y_images=y_images)
+    is_null = (labels == null).all(dim=-1)                       # (B, F + 3)
+    clip = is_null[:, :F]
+    assert (clip == clip[:, :1]).all()                           # a clip's frames agree about its label
+    assert 0.45 < clip[:, 0].float().mean() < 0.55               # and the clip is dropped half the time
+    assert 0.45 < is_null[:, F:].float().mean() < 0.55           # images drop independently
+    assert not (is_null[:, F:] == clip[:, :1]).all()
+
 PAPER_COUNTS = {"Latte-S/2": 32_480_672, "Latte-B/2": 129_547_040, "Latte-L/2": 456_815_648, "Latte-XL/2": 673_681_568}
 
 

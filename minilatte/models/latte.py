@@ -130,8 +130,10 @@ class Latte(nn.Module):
                              f"with num_classes={self.config.num_classes}")
         if y_images is None or num_images == 0:
             return embeddings + [self.y_embedder(y)[:, None]]           # (B, 1, D)
-        labels = torch.cat([repeat(y, "b -> b f", f=n_video), y_images], dim=1)  # (B, n_f + num_images)
-        return embeddings + [self.y_embedder(labels)]                   # (B, n_f + num_images, D)
+        # Label dropout (for classifier-free guidance) decides once per clip and once per image, as in
+        # the official joint model: the frames of a clip never disagree about its label.
+        clip = repeat(self.y_embedder(y), "b d -> b f d", f=n_video)     # (B, n_f, D)
+        return embeddings + [torch.cat([clip, self.y_embedder(y_images)], dim=1)]   # (B, n_f + num_images, D)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None,
                 num_images: int = 0, y_images: torch.Tensor | None = None) -> torch.Tensor:
