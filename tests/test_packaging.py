@@ -29,3 +29,11 @@ def test_torch_keeps_an_upper_bound():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     torch_req = next(r for r in project["dependencies"] if r.startswith("torch"))
     assert "<" in torch_req, "an open torch range installs a multi-GB CUDA build on CPU machines"
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text()
+    command = next(line for line in readme.splitlines() if line.startswith("python3 -m venv") and "pytest" in line)
+    assert command in (root / ".ci" / "run").read_text()
+    assert "--nbval-lax notebooks/" in command
