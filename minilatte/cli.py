@@ -1,6 +1,6 @@
 """Command line: ``python -m minilatte <command>`` (also the ``minilatte`` console script).
 
-Commands: ``demo`` (the README's main job), ``train``, ``sample``, ``summary``. Bad input prints one
+Commands: ``demo`` (the README's main job), ``train``, ``sample``, ``eval``, ``bench``, ``summary``. Bad input prints one
 line naming what is wrong and exits with code 2; Ctrl-C during training writes a checkpoint first.
 """
 from __future__ import annotations
@@ -106,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--variant", type=int, default=1, choices=(1, 2, 3, 4))
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_summary)
+
+    from .evaluate import add_eval_arguments    # light: evaluate.py imports the metrics only when run
+    add_eval_arguments(sub.add_parser("eval", help="score a checkpoint's samples: fvd, fd-probe, fd-frame, kid, acc"))
     return parser
 
 
