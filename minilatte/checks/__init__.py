@@ -11,3 +11,5 @@ from .diffusion import check_q_sample, check_ddim_step
 from .training import check_adamw_step, check_ema_init_weight, check_x0_from_prediction
 from .joint import check_frame_labels, check_influence_mask
 from .scaling import check_attention_flops, check_block_parameters
+from .data import check_encode_frames, check_frame_indices, check_model_evaluations, check_psnr, check_to_uint8
+from .evaluation import check_frechet_distance, check_mmd2_unbiased
