@@ -109,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .evaluate import add_eval_arguments    # light: evaluate.py imports the metrics only when run
     add_eval_arguments(sub.add_parser("eval", help="score a checkpoint's samples: fvd, fd-probe, fd-frame, kid, acc"))
+
+    from .bench import add_arguments as add_bench_arguments
+    add_bench_arguments(sub.add_parser("bench", help="speed vs diffusers, FLOP/s, ablation; --memory: GPU memory model"))
     return parser
 
 
