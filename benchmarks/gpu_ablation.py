@@ -147,6 +147,8 @@ def main(argv=None) -> int:
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         print("gpu_ablation: no CUDA device here; run it on a GPU machine (or --device cpu --smoke)", file=sys.stderr)
         return 2
+    if args.device == "cpu":
+        torch.set_num_threads(1)                      # steady timings on a shared CPU (see benchmarks/README.md)
     cfg_kwargs = dict(name=args.model, num_frames=args.num_frames, input_size=args.input_size)
     compare_size = bench.STANDARD
     if args.smoke:
@@ -171,9 +173,8 @@ def main(argv=None) -> int:
               "model": cfg_kwargs, "batch_size": args.batch_size, "rows": rows,
               "command": "python benchmarks/gpu_ablation.py " + " ".join(argv if argv is not None else sys.argv[1:])}
     cmp = {}
-    for precision in ("fp32", "bf16"):
-        ctx = torch.autocast("cuda", torch.bfloat16) if precision == "bf16" and args.device.startswith("cuda") \
-            else contextlib.nullcontext()
+    for precision in ("fp32", "bf16") if args.device.startswith("cuda") else ("fp32",):
+        ctx = torch.autocast("cuda", torch.bfloat16) if precision == "bf16" else contextlib.nullcontext()
         with ctx:
             res = bench.compare_with_diffusers(compare_size, repeats=5, device=args.device, profile=False)
         cmp[precision] = {k: res[k] for k in ("forward_speedup_vs_diffusers", "train_step_speedup_vs_diffusers",
