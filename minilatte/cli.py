@@ -41,25 +41,19 @@ def _train(args) -> None:
 
 
 def _sample(args) -> None:
-    from .sample import load_for_sampling, sample_videos
+    from .evaluate import generate_clips
+    from .sample import load_for_sampling
     from .viz import save_gif
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model, cfg = load_for_sampling(args.checkpoint, device)
     labels = None
-    if model.config.num_classes:
-        if args.class_label is None:
-            labels = torch.arange(args.num_videos) % model.config.num_classes
-        else:
-            labels = torch.full((args.num_videos,), args.class_label)
-    elif args.class_label is not None:
-        raise ValueError("--class-label given but the model is unconditional")
-    videos = sample_videos(model, cfg.diffusion, args.num_videos, labels=labels, sampler=args.sampler,
-                           steps=args.steps, cfg_scale=args.cfg_scale, seed=args.seed,
-                           clip_denoised=not cfg.data.vae)
-    if cfg.data.vae:
-        from .vae import LatentCodec
-        videos = LatentCodec.from_pretrained(cfg.data.vae).to(device).decode(videos)
+    if args.class_label is not None:
+        if not model.config.num_classes:
+            raise ValueError("--class-label given but the model is unconditional")
+        labels = torch.full((args.num_videos,), args.class_label)
+    videos, _ = generate_clips(model, cfg, args.num_videos, seed=args.seed, sampler=args.sampler, steps=args.steps,
+                               cfg_scale=args.cfg_scale, labels=labels)
     print(f"wrote {save_gif(videos, args.out)}")
 
 

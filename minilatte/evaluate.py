@@ -73,17 +73,20 @@ def real_clips(cfg, num_samples: int, seed: int = 0) -> tuple[torch.Tensor, torc
 
 
 def generate_clips(model, cfg, num_samples: int, seed: int = 0, batch_size: int = 64, sampler: str | None = None,
-                   steps: int | None = None, cfg_scale: float | None = None, progress: bool = True):
-    """``num_samples`` sampled clips (N, F, C, H, W) in [-1, 1] and the class labels asked for (or None).
+                   steps: int | None = None, cfg_scale: float | None = None, progress: bool = True,
+                   labels: torch.Tensor | None = None):
+    """``num_samples`` sampled clips (N, F, C, H, W) in [-1, 1], decoded to pixels for latent-space runs,
+    and the class labels asked for (or None).
 
-    Class-conditional models get the classes in turn (0, 1, …, K−1, 0, …), so every class is equally
-    represented. One generator seeded by ``seed`` drives all batches.
+    Class-conditional models get ``labels``, by default the classes in turn (0, 1, …, K−1, 0, …), so
+    every class is equally represented. One generator seeded by ``seed`` drives all batches.
     """
     from .sample import sample_videos
 
     device = next(model.parameters()).device
     k = model.config.num_classes
-    labels = torch.arange(num_samples) % k if k else None
+    if labels is None and k:
+        labels = torch.arange(num_samples) % k
     generator = torch.Generator(device).manual_seed(seed)
     codec = None
     if cfg.data.vae:
