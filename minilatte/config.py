@@ -53,14 +53,15 @@ class DiffusionSection:
     sampler: str = "ddpm"            # ddpm | ddim
     sampling_steps: int = 250
     cfg_scale: float = 1.0
-
+    min_snr_gamma: float | None = None   # Min-SNR loss weighting (e.g. 5); None = unweighted (paper)
 
     def build(self, timestep_respacing: str = ""):
         """The diffusion these settings describe: ``""`` for training, ``"250"`` / ``"ddim50"`` for sampling."""
         from .diffusion import create_diffusion
         return create_diffusion(timestep_respacing=timestep_respacing, noise_schedule=self.noise_schedule,
                                 learn_sigma=self.learn_sigma, predict_xstart=self.prediction == "x_start",
-                                predict_v=self.prediction == "velocity", diffusion_steps=self.diffusion_steps)
+                                predict_v=self.prediction == "velocity", diffusion_steps=self.diffusion_steps,
+                                min_snr_gamma=self.min_snr_gamma)
 
 
 @dataclass
@@ -74,7 +75,8 @@ class TrainSection:
     ema_warmup: bool = False         # decay min(ema_decay, (1+step)/(10+step)): for short runs
     grad_clip: float | None = None   # max gradient norm; None = no clipping
     clip_start_step: int = 0         # clip only from this step on (official: 20k-500k)
-    mixed_precision: str = "auto"    # auto (bf16 on CUDA, fp32 on CPU) | bf16 | fp32
+    mixed_precision: str = "auto"    # auto (bf16 on CUDA and where a CPU runs it natively and faster) | bf16 | fp32
+    threads: int | None = None       # torch CPU threads; None = the cores other work leaves idle
     compile: bool = False
     gradient_checkpointing: bool = False
     distributed: str = "ddp"         # ddp | fsdp (only under torchrun)
@@ -180,6 +182,10 @@ def _check_consistency(cfg: RunConfig) -> None:
     if cfg.diffusion.sampling_steps > cfg.diffusion.diffusion_steps:
         raise ConfigError(f"diffusion.sampling_steps={cfg.diffusion.sampling_steps} must be <= "
                           f"diffusion.diffusion_steps={cfg.diffusion.diffusion_steps}")
+    if t.threads is not None and t.threads < 1:
+        raise ConfigError(f"train.threads={t.threads} must be >= 1 (or null: chosen from the machine's load)")
+    if cfg.diffusion.min_snr_gamma is not None and cfg.diffusion.min_snr_gamma <= 0:
+        raise ConfigError(f"diffusion.min_snr_gamma={cfg.diffusion.min_snr_gamma} must be > 0 (or null for no weighting)")
     if not 0.0 <= t.ema_decay < 1.0:
         raise ConfigError(f"train.ema_decay={t.ema_decay} must be in [0, 1)")
     if d.vae is None and d.image_size != model.input_size:

@@ -169,12 +169,36 @@ def evaluate_videos(real: torch.Tensor, fake: torch.Tensor, metrics=("fd-probe",
         if "acc" in wanted:
             if labels is None:
                 raise ValueError("acc needs the class labels the samples were asked for (a class-conditional model)")
+            from .data.synthetic import SYNTHETIC
             predicted = torch.cat([probe(fake[s:s + 256])["content"].argmax(-1) for s in range(0, len(fake), 256)])
-            hits = int((predicted == labels.to(predicted.device) + CLASS_OFFSETS[dataset]).sum())
-            low, high = wilson_interval(hits, len(labels))
-            results["acc"] = {"value": hits / len(labels), "ci_low": low, "ci_high": high, "level": 0.95,
-                              "interval": "Wilson", "features": "probe content head"}
+            correct = predicted == labels.to(predicted.device) + CLASS_OFFSETS[dataset]
+            low, high = wilson_interval(int(correct.sum()), len(labels))
+            per_class = {}     # a model can be right on average and blind to one class
+            for k, name in enumerate(SYNTHETIC[dataset].class_names):
+                asked = labels.to(predicted.device) == k
+                if asked.any():
+                    k_low, k_high = wilson_interval(int(correct[asked].sum()), int(asked.sum()))
+                    per_class[name] = {"value": float(correct[asked].float().mean()), "ci_low": k_low,
+                                       "ci_high": k_high, "n": int(asked.sum())}
+            results["acc"] = {"value": float(correct.float().mean()), "ci_low": low, "ci_high": high, "level": 0.95,
+                              "interval": "Wilson", "features": "probe content head", "per_class": per_class}
     return results
+
+
+@torch.no_grad()
+def probe_accuracy(videos: torch.Tensor, labels: torch.Tensor | None, dataset: str, probe=None) -> float | None:
+    """How often the probe names the content class of clips (N, F, C, H, W); None without labels.
+
+    On real clips this is the ceiling a generator's ``acc`` can reach.
+    """
+    from .metrics.probe import CLASS_OFFSETS
+
+    if labels is None or dataset not in CLASS_OFFSETS:
+        return None
+    from .metrics import load_probe
+    probe = load_probe() if probe is None else probe
+    predicted = torch.cat([probe(videos[s:s + 256])["content"].argmax(-1) for s in range(0, len(videos), 256)])
+    return float((predicted == labels.to(predicted.device) + CLASS_OFFSETS[dataset]).float().mean())
 
 
 def default_num_samples(metrics) -> int:
@@ -243,6 +267,8 @@ def eval_command(args) -> None:
     for name, m in result["metrics"].items():
         ref = f"  (real vs real: {m['reference']:.4g})" if "reference" in m else ""
         print(f"{name}: {m['value']:.4g}  [{m['ci_low']:.4g}, {m['ci_high']:.4g}] 95%{ref}")
+        for cls, c in m.get("per_class", {}).items():
+            print(f"  {cls}: {c['value']:.3g}  [{c['ci_low']:.3g}, {c['ci_high']:.3g}]  (n={c['n']})")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out}")

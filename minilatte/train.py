@@ -1,7 +1,9 @@
 """One trainer for every scale: a laptop CPU, one GPU, or many GPUs under ``torchrun``.
 
 The recipe is the paper's (DiT/IDDPM): uniform t, ε-prediction with learned σ, loss = MSE + VB,
-AdamW, an EMA of the weights for sampling. Around it: bf16 autocast and TF32 on CUDA only, optional
+AdamW, an EMA of the weights for sampling. Around it: bf16 autocast where the hardware runs it faster
+(CUDA, CPUs with native bf16; measured at start, see runtime.py), TF32 on CUDA, CPU threads chosen
+from the machine's load, optional
 per-block activation checkpointing and ``torch.compile``, DDP (or FSDP) under torchrun, a CSV log,
 a loss-curve PNG, sample GIFs, and atomic checkpoints that resume with the same loss trajectory.
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import csv
+import json
 import math
 import time
 from dataclasses import dataclass
@@ -22,6 +25,7 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 
 from . import checkpoint as ckpt
+from . import runtime
 from .config import ConfigError, RunConfig
 from .distributed import DistContext, all_reduce_mean, barrier, cleanup, setup_distributed
 from .models import Latte
@@ -108,15 +112,10 @@ def build_dataset(cfg: RunConfig, latte_cfg) -> torch.utils.data.Dataset:
     return JointImageVideo(ds, num_images=d.num_images, seed=cfg.train.seed) if d.num_images else ds
 
 
-def _autocast(cfg: RunConfig, device: torch.device):
-    mode = cfg.train.mixed_precision
-    if device.type != "cuda":
-        if mode == "bf16":
-            raise ConfigError("train.mixed_precision=bf16 needs CUDA: bf16 matmuls on CPU are ~300x slower "
-                              "than fp32; use auto or fp32")
-        return contextlib.nullcontext()
-    if mode in ("auto", "bf16"):
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+def _autocast(precision: str, device: torch.device):
+    """bf16 autocast where :func:`minilatte.runtime.choose_precision` chose it, else nothing."""
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
@@ -172,6 +171,12 @@ class Trainer:
         self.ctx = ctx or setup_distributed()
         t = cfg.train
         self.latte_cfg = cfg.latte_config()
+        # Measured, not assumed: bf16 only where it is native and faster; CPU threads that the
+        # machine's other work leaves free (see minilatte/runtime.py).
+        try:
+            self.runtime = runtime.apply(t.mixed_precision, self.ctx.device, self.latte_cfg.hidden_size, t.threads)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
         torch.manual_seed(t.seed)                      # same initial weights on every process
         self.model = Latte(self.latte_cfg).to(self.ctx.device)
         self.model.gradient_checkpointing = t.gradient_checkpointing
@@ -310,7 +315,7 @@ class Trainer:
                           device=self.ctx.device)[lo:lo + local_b]
         noise = torch.randn((global_b, *x.shape[1:]), generator=self.noise_gen,
                             device=self.ctx.device)[lo:lo + local_b]
-        with _autocast(self.cfg, self.ctx.device):
+        with _autocast(self.runtime.precision, self.ctx.device):
             losses = self.diffusion.training_losses(self.net, x, t, self._model_kwargs(batch), noise=noise)
         loss = losses["loss"].mean()
         self.opt.zero_grad(set_to_none=True)
@@ -342,6 +347,7 @@ class Trainer:
         t = self.cfg.train
         if self.ctx.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
+            (self.out_dir / "runtime.json").write_text(json.dumps(self.runtime.to_dict(), indent=2) + "\n")
         self.model.train()
         sums, count, last_log, good_ckpt = None, 0, time.perf_counter(), ckpt.latest_checkpoint(self.ckpt_dir)
         final_loss, samples = float("nan"), None

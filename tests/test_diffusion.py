@@ -199,6 +199,30 @@ def test_a_perfect_model_has_zero_mse_and_zero_kl():
     assert losses["mse"].abs().max() == 0 and losses["vb"].abs().max() < 1e-4
 
 
+@pytest.mark.parametrize("kind", ["epsilon", "x_start", "velocity"])
+def test_min_snr_weighting_equals_a_clipped_snr_weight_on_the_x0_error(kind):
+    """Min-SNR-γ: the per-step MSE equals min(SNR, γ) × (the x_0-MSE implied by the prediction)."""
+    flags = {"predict_xstart": kind == "x_start", "predict_v": kind == "velocity"}
+    plain = create_diffusion("", noise_schedule="squaredcos_cap_v2", learn_sigma=False, **flags)
+    weighted = create_diffusion("", noise_schedule="squaredcos_cap_v2", learn_sigma=False, min_snr_gamma=5.0, **flags)
+    x0, noise = randn(3, C, H, H, seed=1).clamp(-1, 1), randn(3, C, H, H, seed=2)
+    t = torch.tensor([5, 400, 950])
+    guess = randn(3, C, H, H, seed=3)                            # whatever the network predicts
+    a = plain.training_losses(lambda x, t: guess, x0, t, noise=noise)["mse"]
+    b = weighted.training_losses(lambda x, t: guess, x0, t, noise=noise)["mse"]
+    ab = torch.tensor(plain.alphas_cumprod[t.numpy()], dtype=torch.float64)
+    snr = ab / (1 - ab)
+    x_t = plain.q_sample(x0, t, noise).double()
+    g, ab4 = guess.double(), ab.view(-1, 1, 1, 1)
+    x0_hat = {"epsilon": (x_t - (1 - ab4).sqrt() * g) / ab4.sqrt(), "x_start": g,
+              "velocity": ab4.sqrt() * x_t - (1 - ab4).sqrt() * g}[kind]
+    x0_mse = ((x0_hat - x0.double()) ** 2).mean(dim=(1, 2, 3))
+    torch.testing.assert_close(b.double(), torch.minimum(snr, torch.tensor(5.0)) * x0_mse, rtol=1e-4, atol=1e-6)
+    assert not torch.allclose(a, b)                             # the weighting changes the loss
+    with pytest.raises(ValueError, match="min_snr_gamma"):
+        create_diffusion("", min_snr_gamma=0.0)
+
+
 def test_other_loss_types():
     x0, t, noise = randn(B, C, H, H, seed=1).clamp(-1, 1), torch.tensor([0, 300]), randn(B, C, H, H, seed=2)
     kl = create_diffusion("", use_kl=True).training_losses(toy_model, x0, t, noise=noise)

@@ -23,7 +23,8 @@ from .schedules import beta_schedule, get_named_beta_schedule, space_timesteps
 def create_diffusion(timestep_respacing="", noise_schedule: str = "linear", use_kl: bool = False,
                      sigma_small: bool = False, predict_xstart: bool = False, learn_sigma: bool = True,
                      rescale_learned_sigmas: bool = False, diffusion_steps: int = 1000,
-                     channel_dim: int | None = None, predict_v: bool = False) -> SpacedDiffusion:
+                     channel_dim: int | None = None, predict_v: bool = False,
+                     min_snr_gamma: float | None = None) -> SpacedDiffusion:
     """Build the diffusion the way DiT and Latte do; the defaults are the paper's settings.
 
     Args:
@@ -39,6 +40,7 @@ def create_diffusion(timestep_respacing="", noise_schedule: str = "linear", use_
         channel_dim: override the channel-axis rule (dim 2 for 5-D, dim 1 otherwise).
         predict_v: the network predicts v = √ᾱ ε − √(1−ᾱ) x_0 (Salimans & Ho): like ε when the
             noise is small and like x_0 when it is large, which a tiny model learns far faster.
+        min_snr_gamma: Min-SNR loss weighting with this γ (5 in Hang et al. 2023); None: none (the paper).
     """
     if predict_xstart and predict_v:
         raise ValueError("choose one of predict_xstart and predict_v")
@@ -58,7 +60,7 @@ def create_diffusion(timestep_respacing="", noise_schedule: str = "linear", use_
     return SpacedDiffusion(space_timesteps(diffusion_steps, timestep_respacing), betas,
                            mean_type="x_start" if predict_xstart else "velocity" if predict_v else "epsilon",
                            var_type=var_type,
-                           loss_type=loss_type, channel_dim=channel_dim)
+                           loss_type=loss_type, channel_dim=channel_dim, min_snr_gamma=min_snr_gamma)
 
 
 __all__ = [

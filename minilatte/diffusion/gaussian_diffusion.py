@@ -72,16 +72,21 @@ class GaussianDiffusion:
             ``"kl"`` or ``"rescaled_kl"`` (the variational bound alone, the latter times T).
         channel_dim: the channel axis; ``None`` applies the module's rule (dim 2 for 5-D videos,
             dim 1 otherwise).
+        min_snr_gamma: weight the MSE of timestep t so that it equals an x_0-MSE weighted by
+            min(SNR_t, γ) (Hang et al. 2023, "Min-SNR"): the many almost-noise-free steps, whose
+            loss is easy and large in number, stop dominating. ``None`` (the paper): no weighting.
     """
 
     def __init__(self, betas, *, mean_type: str = "epsilon", var_type: str = "learned_range",
-                 loss_type: str = "mse", channel_dim: int | None = None):
+                 loss_type: str = "mse", channel_dim: int | None = None, min_snr_gamma: float | None = None):
         for name, value, allowed in (("mean_type", mean_type, MEAN_TYPES), ("var_type", var_type, VAR_TYPES),
                                      ("loss_type", loss_type, LOSS_TYPES)):
             if value not in allowed:
                 raise ValueError(f"{name}={value!r} is not one of {', '.join(map(repr, allowed))}")
+        if min_snr_gamma is not None and not min_snr_gamma > 0:
+            raise ValueError(f"min_snr_gamma={min_snr_gamma!r} must be > 0 (or None for no weighting)")
         self.mean_type, self.var_type, self.loss_type = mean_type, var_type, loss_type
-        self.channel_dim = channel_dim
+        self.channel_dim, self.min_snr_gamma = channel_dim, min_snr_gamma
 
         self.betas = betas = np.asarray(betas, dtype=np.float64)
         if betas.ndim != 1 or not ((betas > 0) & (betas <= 1)).all():
@@ -109,6 +114,14 @@ class GaussianDiffusion:
             if self.num_timesteps > 1 else np.array([]))
         self.posterior_mean_coef1 = betas * np.sqrt(ab_prev) / (1.0 - ab)
         self.posterior_mean_coef2 = (1.0 - ab_prev) * np.sqrt(alphas) / (1.0 - ab)
+
+        # Per-step MSE weights. An ε-, x_0- or v-error is the x_0-error times SNR, 1 or SNR + 1
+        # (SNR = ᾱ/(1−ᾱ)), so weighting the x_0-error by min(SNR, γ) divides by that factor.
+        self.mse_weights = np.ones_like(ab)
+        if min_snr_gamma is not None:
+            snr = ab / (1.0 - ab)
+            per_type = {"epsilon": snr, "x_start": np.ones_like(snr), "velocity": snr + 1.0}[mean_type]
+            self.mse_weights = np.minimum(snr, min_snr_gamma) / per_type
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(num_timesteps={self.num_timesteps}, mean_type={self.mean_type!r}, "
@@ -382,6 +395,8 @@ class GaussianDiffusion:
         else:
             target = x_start if self.mean_type == "x_start" else noise
         terms["mse"] = mean_flat((target - prediction) ** 2)
+        if self.min_snr_gamma is not None:
+            terms["mse"] = terms["mse"] * _extract(self.mse_weights, t, terms["mse"].shape)
         terms["loss"] = terms["mse"] + terms["vb"] if "vb" in terms else terms["mse"]
         return terms
 

@@ -37,7 +37,8 @@ class SpacedDiffusion(GaussianDiffusion):
     Args:
         use_timesteps: the original timesteps to keep (any iterable; order does not matter).
         betas: the base schedule's betas, shape (T,).
-        **kwargs: ``mean_type``, ``var_type``, ``loss_type``, ``channel_dim`` as for GaussianDiffusion.
+        **kwargs: ``mean_type``, ``var_type``, ``loss_type``, ``channel_dim``, ``min_snr_gamma`` as for
+            GaussianDiffusion.
 
     Attributes:
         timestep_map: ``timestep_map[k]`` is the original timestep of respaced step k.
