@@ -42,9 +42,10 @@ ARMS: dict[str, tuple[str, list[str], str]] = {
                                      "train.ema_decay=0.9999", "train.ema_warmup=false", "train.lr=1.0e-4",
                                      "train.warmup_steps=0", "train.grad_clip=null"],
                  "Latte: eps, linear beta, EMA 0.9999 no warm-up, lr 1e-4, fp32"),
-    "pixels16-p2": ("representation", PIXELS16, "pixels 16x16, patch 2 (64 tokens/frame): the old cpu config"),
     "pixels16-p4": ("representation", [*PIXELS16, "model.patch_size=4"], "pixels 16x16, patch 4 (16 tokens/frame)"),
     "pixels32-p8": ("representation", [*PIXELS32, "model.patch_size=8"], "pixels 32x32, patch 8 (16 tokens/frame)"),
+    "latent-norm": ("representation", ["data.vae=runs/tiny-vae-norm", "data.latent_cache=runs/latent-cache/cpu-latent-norm"],
+                    "latents normalised per channel (latents_mean/std)"),
     "latent-p1": ("representation", ["model.patch_size=1"], "latents 8x8, patch 1 (64 tokens/frame)"),
     "eps": ("objective", ["diffusion.prediction=epsilon"], "epsilon prediction"),
     "x0": ("objective", ["diffusion.prediction=x_start"], "x_0 prediction"),
@@ -57,8 +58,7 @@ ARMS: dict[str, tuple[str, list[str], str]] = {
     "ema0.9999": ("EMA", ["train.ema_decay=0.9999"], "EMA 0.9999 with warm-up"),
 }
 
-# Sampler and guidance are evaluation choices: scored on one trained arm, no retraining.
-EVAL_ARM = "base"
+# Sampler and guidance are evaluation choices: scored on one trained arm (--eval-arm), no retraining.
 EVAL_VARIANTS = {
     "ddim50-cfg3": ("ddim", 50, 3.0),
     "ddpm250-cfg3": ("ddpm", 250, 3.0),
@@ -68,6 +68,7 @@ EVAL_VARIANTS = {
     "ddim50-cfg5": ("ddim", 50, 5.0),
 }
 DEFAULT_EVAL = "ddim50-cfg3"
+EVAL_LIVE = {"official"}        # also scored with the live weights: its EMA 0.9999 barely moves in a short run
 
 
 def _machine() -> str:
@@ -119,17 +120,32 @@ def run_arm(name: str, args) -> dict:
         trained = train(cfg, folder / "run", resume=True, progress=False)
         result.update(train_s=time.perf_counter() - start, final_loss=trained.final_loss)
         _write(result_path, result)
-    variants = EVAL_VARIANTS if name == EVAL_ARM else {DEFAULT_EVAL: EVAL_VARIANTS[DEFAULT_EVAL]}
+    variants = EVAL_VARIANTS if name == args.eval_arm else {DEFAULT_EVAL: EVAL_VARIANTS[DEFAULT_EVAL]}
+    if name in EVAL_LIVE:
+        variants = {**variants, f"{DEFAULT_EVAL}-live": EVAL_VARIANTS[DEFAULT_EVAL]}
     result.setdefault("evals", {})
     for key, (sampler, steps, cfg_scale) in variants.items():
         if key in result["evals"]:
             continue
         start = time.perf_counter()
-        scores = evaluate(folder / "run", ["acc", "fd-probe", "kid"], num_samples=args.num_samples,
+        source = live_weights(folder / "run") if key.endswith("-live") else folder / "run"
+        scores = evaluate(source, ["acc", "fd-probe", "kid"], num_samples=args.num_samples,
                           sampler=sampler, steps=steps, cfg_scale=cfg_scale, progress=False)
         result["evals"][key] = {"sample_s": time.perf_counter() - start, "metrics": scores["metrics"]}
         _write(result_path, result)
     return result
+
+
+def live_weights(run: Path) -> Path:
+    """A sampling folder whose "EMA" weights are the run's live weights (to score them with ``evaluate``)."""
+    import shutil
+
+    from minilatte.checkpoint import resolve_checkpoint
+    source, target = resolve_checkpoint(run), run.parent / "live"
+    target.mkdir(exist_ok=True)
+    shutil.copy(source / "config.yaml", target / "config.yaml")
+    shutil.copy(source / "model.safetensors", target / "ema.safetensors")
+    return target
 
 
 def _write(path: Path, data: dict) -> None:
@@ -181,6 +197,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads per arm")
     parser.add_argument("--jobs", type=int, default=1, help="arms trained at the same time")
     parser.add_argument("--work", default="runs/recipe-search", help="folder of per-arm runs and results")
+    parser.add_argument("--eval-arm", default="", help="arm also scored with every sampler/guidance setting")
     parser.add_argument("--report", action="store_true", help="only write the table from cached results")
     parser.add_argument("--one", help=argparse.SUPPRESS)          # internal: run one arm in this process
     args = parser.parse_args()
@@ -200,7 +217,8 @@ def main() -> None:
     Trainer(load_config(BASE, ["train.steps=1"]), Path(args.work) / "cache-build", progress=False)
     pending, running = list(names), []
     passthrough = ["--budget", str(args.budget), "--calib-steps", str(args.calib_steps), "--num-samples",
-                   str(args.num_samples), "--threads", str(args.threads), "--work", args.work]
+                   str(args.num_samples), "--threads", str(args.threads), "--work", args.work,
+                   "--eval-arm", args.eval_arm]
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
     while pending or running:
         while pending and len(running) < args.jobs:

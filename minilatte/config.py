@@ -71,6 +71,7 @@ class TrainSection:
     lr: float = 1e-4
     weight_decay: float = 0.0
     warmup_steps: int = 0
+    lr_decay: str = "none"           # none (constant after warm-up, the paper) | cosine (to 0 at train.steps)
     ema_decay: float = 0.9999
     ema_warmup: bool = False         # decay min(ema_decay, (1+step)/(10+step)): for short runs
     grad_clip: float | None = None   # max gradient norm; None = no clipping
@@ -122,6 +123,7 @@ _CHOICES = {
     ("diffusion", "prediction"): ("epsilon", "x_start", "velocity"),
     ("train", "mixed_precision"): ("auto", "bf16", "fp32"),
     ("train", "distributed"): ("ddp", "fsdp"),
+    ("train", "lr_decay"): ("none", "cosine"),
 }
 
 

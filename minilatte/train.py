@@ -124,6 +124,16 @@ def _full(t: torch.Tensor) -> torch.Tensor:
     return t.full_tensor() if hasattr(t, "full_tensor") else t
 
 
+def learning_rate(tc, step: int) -> float:
+    """The learning rate of update ``step`` (0-based): linear warm-up over ``warmup_steps``, then
+    constant (``lr_decay="none"``, the paper) or a cosine from ``lr`` down to 0 at ``steps``."""
+    lr = tc.lr * min(1.0, (step + 1) / tc.warmup_steps) if tc.warmup_steps else tc.lr
+    if tc.lr_decay == "cosine" and step >= tc.warmup_steps:
+        progress = (step - tc.warmup_steps) / max(1, tc.steps - tc.warmup_steps)
+        lr *= 0.5 * (1 + math.cos(math.pi * progress))
+    return lr
+
+
 @torch.no_grad()
 def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
     """ema ← decay · ema + (1 − decay) · model, parameter by parameter.
@@ -323,9 +333,9 @@ class Trainer:
         tc = self.cfg.train
         clip = tc.grad_clip if tc.grad_clip is not None and self.step >= tc.clip_start_step else math.inf
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
-        if tc.warmup_steps:
+        if tc.warmup_steps or tc.lr_decay != "none":
             for group in self.opt.param_groups:
-                group["lr"] = tc.lr * min(1.0, (self.step + 1) / tc.warmup_steps)
+                group["lr"] = learning_rate(tc, self.step)
         self.opt.step()
         decay = min(tc.ema_decay, (1 + self.step) / (10 + self.step)) if tc.ema_warmup else tc.ema_decay
         update_ema(self.ema, self.model, decay)

@@ -40,6 +40,11 @@ class LatentCodec(torch.nn.Module):
 
     encode: (B, F, 3, H, W) in [-1, 1] -> (B, F, C, H/d, W/d) · scale;  decode: the inverse.
     C and the downsampling d come from the VAE: 4 and 8 for Stable Diffusion's, 4 and 4 for the tiny one.
+
+    Where the VAE's config has per-channel ``latents_mean`` and ``latents_std`` (diffusers' convention,
+    as for SDXL's VAE), latents are ``(z − mean) · scale / std``: every channel centred with unit
+    variance. One global scale cannot do that when channels differ: the tiny VAE's channels on shapes
+    have means 0.8–2.5 and standard deviations 0.4–2.1 before normalisation.
     """
 
     def __init__(self, vae, scale: float | None = None, chunk_size: int = 16):
@@ -48,7 +53,12 @@ class LatentCodec(torch.nn.Module):
         self.scale = float(scale if scale is not None else getattr(vae.config, "scaling_factor", SD_SCALE))
         self.chunk_size = chunk_size
         self.downsample = 2 ** (len(vae.config.block_out_channels) - 1)
-        self.latent_channels = vae.config.latent_channels
+        self.latent_channels = C = vae.config.latent_channels
+        mean, std = getattr(vae.config, "latents_mean", None), getattr(vae.config, "latents_std", None)
+        if (mean is None) != (std is None) or (mean is not None and not len(mean) == len(std) == C):
+            raise ValueError(f"the VAE config must give both latents_mean and latents_std with {C} values, or neither")
+        self.register_buffer("shift", torch.tensor(mean if mean else [0.0] * C).view(C, 1, 1), persistent=False)
+        self.register_buffer("spread", torch.tensor(std if std else [1.0] * C).view(C, 1, 1), persistent=False)
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | os.PathLike, chunk_size: int = 16) -> "LatentCodec":
@@ -81,7 +91,7 @@ class LatentCodec(torch.nn.Module):
         def enc(x):
             dist = self.vae.encode(x.to(self.vae.dtype)).latent_dist
             z = dist.sample(generator) if sample else dist.mode()
-            return z.float() * self.scale
+            return (z.float() - self.shift) * self.scale / self.spread
         return self._frames(enc, video)
 
     @torch.no_grad()
@@ -89,12 +99,14 @@ class LatentCodec(torch.nn.Module):
         """Pixels (B, F, 3, H, W) -> the posterior's scaled (mean, std), each (B, F, C, H/d, W/d)."""
         def enc(x):
             dist = self.vae.encode(x.to(self.vae.dtype)).latent_dist
-            return torch.cat([dist.mean.float(), dist.std.float()], dim=1) * self.scale
+            return torch.cat([dist.mean.float() - self.shift, dist.std.float()], dim=1) * self.scale / self.spread.repeat(2, 1, 1)
         both = self._frames(enc, video)
         return both[:, :, :self.latent_channels], both[:, :, self.latent_channels:]
 
     @torch.no_grad()
     def decode(self, latents: torch.Tensor) -> torch.Tensor:
         """Scaled latents (B, F, C, h, w) -> pixels (B, F, 3, d·h, d·w), clamped to [-1, 1]."""
-        dec = lambda z: self.vae.decode((z / self.scale).to(self.vae.dtype)).sample.float().clamp(-1, 1)  # noqa: E731
+        def dec(z):
+            z = z * self.spread / self.scale + self.shift
+            return self.vae.decode(z.to(self.vae.dtype)).sample.float().clamp(-1, 1)
         return self._frames(dec, latents)

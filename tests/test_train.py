@@ -159,3 +159,15 @@ def test_batches_carry_the_epoch_so_crops_change_per_epoch():
     assert [{e for e, _ in b} for b in batches] == [{0}, {0}, {1}, {1}, {2}]
     data = EpochIndexed(Recorder())
     assert [data[key] for key in batches[2]] == batches[2]     # the item was read in its own epoch
+
+
+def test_learning_rate_warms_up_then_stays_or_decays_by_a_cosine():
+    from minilatte.train import learning_rate
+    constant = load_config("ci", ["train.steps=100", "train.warmup_steps=10", "train.lr=1.0e-3"]).train
+    cosine = load_config("ci", ["train.steps=100", "train.warmup_steps=10", "train.lr=1.0e-3",
+                                "train.lr_decay=cosine"]).train
+    assert learning_rate(constant, 0) == pytest.approx(1e-4) and learning_rate(constant, 99) == pytest.approx(1e-3)
+    assert learning_rate(cosine, 4) == learning_rate(constant, 4)              # the same warm-up
+    assert learning_rate(cosine, 10) == pytest.approx(1e-3)                    # decay starts after it
+    assert learning_rate(cosine, 55) == pytest.approx(5e-4)                    # half-way: half the rate
+    assert learning_rate(cosine, 99) < 1e-6

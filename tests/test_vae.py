@@ -100,3 +100,24 @@ def test_training_from_a_latent_cache_encodes_once(vae_dir, tmp_path):
     stamp = (cache / "latents.safetensors").stat().st_mtime_ns
     again = train(load_config("ci", overrides + ["train.steps=6"]), tmp_path / "run", resume=True, progress=False)
     assert again.step == 6 and (cache / "latents.safetensors").stat().st_mtime_ns == stamp
+
+
+def test_per_channel_latents_mean_and_std_normalise_every_channel(vae_dir):
+    """diffusers' latents_mean/latents_std: latents = (z - mean) * scale / std, per channel; decode inverts it."""
+    plain = LatentCodec.from_pretrained(vae_dir)
+    mean, std = [0.5, -1.0, 2.0, 0.0], [2.0, 0.5, 1.0, 4.0]
+    vae = AutoencoderKL.from_config({**plain.vae.config, "latents_mean": mean, "latents_std": std,
+                                     "scaling_factor": 1.0})
+    vae.load_state_dict(plain.vae.state_dict())
+    normed = LatentCodec(vae)
+    video = torch.rand(1, 3, 3, 32, 32) * 2 - 1
+    z = plain.encode(video, sample=False) / plain.scale                       # raw posterior mode
+    m, s = torch.tensor(mean).view(4, 1, 1), torch.tensor(std).view(4, 1, 1)
+    torch.testing.assert_close(normed.encode(video, sample=False), (z - m) / s)
+    moments = normed.encode_moments(video)
+    raw = plain.encode_moments(video)
+    torch.testing.assert_close(moments[0], (raw[0] / plain.scale - m) / s)
+    torch.testing.assert_close(moments[1], raw[1] / plain.scale / s)
+    torch.testing.assert_close(normed.decode((z - m) / s), plain.decode(z * plain.scale), atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="latents_mean and latents_std"):
+        LatentCodec(AutoencoderKL.from_config({**plain.vae.config, "latents_mean": mean}))
