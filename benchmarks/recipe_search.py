@@ -29,23 +29,30 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 
-# The base: the cpu-latent config (tiny-VAE latents 4x8x8, patch 2, velocity, cosine, EMA with warm-up).
-BASE = "cpu-latent"
+# The base is the recipe the CPU tier had before this search (tiny-VAE latents 4x8x8 with one global
+# scale, patch 2, velocity, cosine schedule, batch 16, lr 1e-3, EMA 0.999 with warm-up), written as
+# overrides of today's `cpu` config. The tiny VAE's first config (one scale, 0.50608, no per-channel
+# statistics) is rebuilt from the shipped one into the work folder.
+BASE = "cpu"
+GLOBAL_SCALE = 0.50608
+BASE_OVERRIDES = ["data.vae={work}/tiny-vae-global", "data.latent_cache={work}/latent-cache/global",
+                  "diffusion.min_snr_gamma=null", "train.batch_size=16", "train.lr=1.0e-3"]
 PIXELS16 = ["data.vae=null", "data.latent_cache=null", "data.length=100000", "data.image_size=16",
             "model.input_size=16", "model.in_channels=3"]
 PIXELS32 = [*PIXELS16[:3], "data.image_size=32", "model.input_size=32", "model.in_channels=3"]
 
+NORM = ["data.vae=data_samples/tiny-vae", "data.latent_cache={work}/latent-cache/norm"]
+
 # name: (lever, overrides of BASE, note)
 ARMS: dict[str, tuple[str, list[str], str]] = {
-    "base": ("base", [], "cpu-latent as shipped"),
+    "base": ("base", [], "the previous CPU recipe: latents with one global scale, batch 16, lr 1e-3"),
     "official": ("official recipe", ["diffusion.prediction=epsilon", "diffusion.noise_schedule=linear",
                                      "train.ema_decay=0.9999", "train.ema_warmup=false", "train.lr=1.0e-4",
                                      "train.warmup_steps=0", "train.grad_clip=null"],
                  "Latte: eps, linear beta, EMA 0.9999 no warm-up, lr 1e-4, fp32"),
     "pixels16-p4": ("representation", [*PIXELS16, "model.patch_size=4"], "pixels 16x16, patch 4 (16 tokens/frame)"),
     "pixels32-p8": ("representation", [*PIXELS32, "model.patch_size=8"], "pixels 32x32, patch 8 (16 tokens/frame)"),
-    "latent-norm": ("representation", ["data.vae=runs/tiny-vae-norm", "data.latent_cache=runs/latent-cache/cpu-latent-norm"],
-                    "latents normalised per channel (latents_mean/std)"),
+    "latent-norm": ("representation", NORM, "latents normalised per channel (latents_mean/std)"),
     "latent-p1": ("representation", ["model.patch_size=1"], "latents 8x8, patch 1 (64 tokens/frame)"),
     "eps": ("objective", ["diffusion.prediction=epsilon"], "epsilon prediction"),
     "x0": ("objective", ["diffusion.prediction=x_start"], "x_0 prediction"),
@@ -56,7 +63,35 @@ ARMS: dict[str, tuple[str, list[str], str]] = {
     "bs32": ("batch/lr", ["train.batch_size=32"], "batch 32"),
     "lr2e-3": ("batch/lr", ["train.lr=2.0e-3"], "lr 2e-3"),
     "ema0.9999": ("EMA", ["train.ema_decay=0.9999"], "EMA 0.9999 with warm-up"),
+    # Round 2: levers combined on the per-channel normalised latents.
+    "norm-bs8": ("combined", [*NORM, "train.batch_size=8"], "normalised latents, batch 8"),
+    "norm-cosine": ("combined", [*NORM, "train.lr_decay=cosine"], "normalised latents, cosine lr decay"),
+    "norm-lr2e-3-cosine": ("combined", [*NORM, "train.lr=2.0e-3", "train.lr_decay=cosine"],
+                           "normalised latents, lr 2e-3, cosine decay"),
+    "norm-lr2e-3-snr": ("combined", [*NORM, "train.lr=2.0e-3", "diffusion.min_snr_gamma=5"],
+                        "normalised latents, lr 2e-3, Min-SNR-5"),
+    "norm-lr2e-3-snr-cosine": ("combined", [*NORM, "train.lr=2.0e-3", "diffusion.min_snr_gamma=5",
+                                            "train.lr_decay=cosine"],
+                               "normalised latents, lr 2e-3, Min-SNR-5, cosine decay"),
+    "norm-lr3e-3-snr-cosine": ("combined", [*NORM, "train.lr=3.0e-3", "diffusion.min_snr_gamma=5",
+                                            "train.lr_decay=cosine"],
+                               "normalised latents, lr 3e-3, Min-SNR-5, cosine decay"),
+    "norm-bs8-lr2e-3-snr": ("combined", [*NORM, "train.batch_size=8", "train.lr=2.0e-3", "diffusion.min_snr_gamma=5"],
+                            "normalised latents, batch 8, lr 2e-3, Min-SNR-5"),
+    "norm-bs8-lr2e-3-snr-cosine": ("combined", [*NORM, "train.batch_size=8", "train.lr=2.0e-3",
+                                                "diffusion.min_snr_gamma=5", "train.lr_decay=cosine"],
+                                   "normalised latents, batch 8, lr 2e-3, Min-SNR-5, cosine decay"),
+    "norm-bs4-lr2e-3-snr": ("combined", [*NORM, "train.batch_size=4", "train.lr=2.0e-3", "diffusion.min_snr_gamma=5"],
+                            "normalised latents, batch 4, lr 2e-3, Min-SNR-5"),
 }
+
+# Arms whose steps cost what another arm's cost (only the objective, learning rate or EMA differ) take
+# that arm's calibrated steps/s: equal steps, so the timing noise of a calibration (about ±20 % on
+# this shared 2-core machine) cannot favour one of them.
+SAME_COST = {**{n: "base" for n in ("official", "eps", "x0", "min-snr5", "linear", "lr2e-3", "ema0.9999")},
+             **{n: "latent-norm" for n in ("norm-cosine", "norm-lr2e-3-cosine", "norm-lr2e-3-snr",
+                                           "norm-lr2e-3-snr-cosine", "norm-lr3e-3-snr-cosine")},
+             "norm-bs8-lr2e-3-snr-cosine": "norm-bs8-lr2e-3-snr"}
 
 # Sampler and guidance are evaluation choices: scored on one trained arm (--eval-arm), no retraining.
 EVAL_VARIANTS = {
@@ -107,12 +142,17 @@ def run_arm(name: str, args) -> dict:
     folder = Path(args.work) / name
     result_path = folder / "result.json"
     result = json.loads(result_path.read_text()) if result_path.is_file() else {}
+    overrides = [o.format(work=args.work) for o in (*BASE_OVERRIDES, *overrides)]
     cfg = load_config(BASE, [*overrides, "train.num_sample_videos=0"])
     if "steps" not in result:
-        rate = calibrate(cfg, folder / "calibration", args.calib_steps)
+        twin = Path(args.work) / SAME_COST.get(name, "-") / "result.json"
+        if twin.is_file():    # an arm that costs the same per step as another gets its step count
+            rate, calibrated_by = json.loads(twin.read_text())["calib_steps_per_s"], SAME_COST[name]
+        else:
+            rate, calibrated_by = calibrate(cfg, folder / "calibration", args.calib_steps), name
         steps = max(1, int(args.budget * rate))
         result = {"arm": name, "lever": lever, "note": note, "overrides": overrides, "budget_s": args.budget,
-                  "calib_steps_per_s": rate, "steps": steps, "threads": args.threads}
+                  "calib_steps_per_s": rate, "calibrated_by": calibrated_by, "steps": steps, "threads": args.threads}
     cfg = load_config(BASE, [*overrides, "train.num_sample_videos=0", f"train.steps={result['steps']}",
                              f"train.ckpt_every={result['steps']}", "train.log_every=50"])
     if "train_s" not in result:
@@ -134,6 +174,20 @@ def run_arm(name: str, args) -> dict:
         result["evals"][key] = {"sample_s": time.perf_counter() - start, "metrics": scores["metrics"]}
         _write(result_path, result)
     return result
+
+
+def global_scale_vae(work: Path) -> None:
+    """``work/tiny-vae-global``: the shipped tiny VAE with its first config (one latent scale)."""
+    import shutil
+
+    from minilatte.assets import data_sample
+    target = work / "tiny-vae-global"
+    if (target / "config.json").is_file():
+        return
+    shutil.copytree(data_sample("tiny-vae"), target)
+    config = json.loads((target / "config.json").read_text())
+    config.update(latents_mean=None, latents_std=None, scaling_factor=GLOBAL_SCALE)
+    (target / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
 def live_weights(run: Path) -> Path:
@@ -168,7 +222,8 @@ def table(results: list[dict]) -> str:
             m = ev["metrics"]
             worst = min(m["acc"]["per_class"].items(), key=lambda kv: kv[1]["value"])
             fd = m["fd-probe"]
-            rows.append(f"| {r['arm']} | {r['lever']} | {r['note']} | {r['steps']} | {r['train_s']:.0f} | {key} | "
+            note = ARMS[r["arm"]][2] if r["arm"] in ARMS else r["note"]
+            rows.append(f"| {r['arm']} | {r['lever']} | {note} | {r['steps']} | {r['train_s']:.0f} | {key} | "
                         f"{_fmt(m['acc'], 2)} | {worst[0]} {worst[1]['value']:.2f} | {_fmt(fd)} | "
                         f"{fd['value'] / fd['reference']:.1f}x | {m['kid']['value']:.3f} |")
     return "\n".join(rows)
@@ -214,7 +269,9 @@ def main() -> None:
     # Build the shared latent cache once, before arms run side by side.
     from minilatte.config import load_config
     from minilatte.train import Trainer
-    Trainer(load_config(BASE, ["train.steps=1"]), Path(args.work) / "cache-build", progress=False)
+    global_scale_vae(Path(args.work))
+    Trainer(load_config(BASE, [o.format(work=args.work) for o in BASE_OVERRIDES] + ["train.steps=1"]),
+            Path(args.work) / "cache-build", progress=False)
     pending, running = list(names), []
     passthrough = ["--budget", str(args.budget), "--calib-steps", str(args.calib_steps), "--num-samples",
                    str(args.num_samples), "--threads", str(args.threads), "--work", args.work,

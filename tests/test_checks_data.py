@@ -69,11 +69,11 @@ def psnr(a, b):
     return 10 * torch.log10(2 ** 2 / mse)
 
 
-def encode_frames(vae, video, scale, sample=False, order="(b f)"):
+def encode_frames(vae, video, mean, scale, sample=False, order="(b f)"):
     B = video.shape[0]
     frames = rearrange(video, "b f c h w -> (b f) c h w")
     dist = vae.encode(frames).latent_dist
-    z = (dist.sample() if sample else dist.mode()) * scale
+    z = ((dist.sample() if sample else dist.mode()) - mean) * scale
     return rearrange(z, f"{order} c h w -> b f c h w", b=B)
 
 
@@ -113,17 +113,22 @@ def test_psnr_rejects_one_number_for_the_batch():
         check_psnr(lambda a, b: 10 * torch.log10(4 / ((a - b) ** 2).mean()))
 
 
-def test_encode_frames_rejects_a_missing_scale():
-    with pytest.raises(AssertionError, match="multiply by scale"):
-        check_encode_frames(lambda vae, video, scale: encode_frames(vae, video, 1.0))
+def test_encode_frames_rejects_a_missing_normalisation():
+    with pytest.raises(AssertionError, match="subtract mean and multiply by scale, per channel"):
+        check_encode_frames(lambda vae, video, mean, scale: encode_frames(vae, video, 0.0, 1.0))
+
+
+def test_encode_frames_rejects_a_scale_without_the_mean():
+    with pytest.raises(AssertionError, match="subtract mean before multiplying"):
+        check_encode_frames(lambda vae, video, mean, scale: encode_frames(vae, video, 0.0, scale))
 
 
 def test_encode_frames_rejects_mixed_up_axes():
     with pytest.raises(AssertionError, match="same order"):
-        check_encode_frames(lambda vae, video, scale: encode_frames(vae, video, scale, order="(f b)"))
+        check_encode_frames(lambda vae, video, mean, scale: encode_frames(vae, video, mean, scale, order="(f b)"))
 
 
 def test_encode_frames_rejects_a_posterior_sample():
     torch.manual_seed(0)
     with pytest.raises(AssertionError, match="take latent_dist.mode"):
-        check_encode_frames(lambda vae, video, scale: encode_frames(vae, video, scale, sample=True))
+        check_encode_frames(lambda vae, video, mean, scale: encode_frames(vae, video, mean, scale, sample=True))

@@ -4,11 +4,12 @@ import json
 from minilatte.demo import run_demo
 
 TINY = ("model.hidden_size=32", "model.depth=2", "train.steps=4", "train.ckpt_every=4", "train.log_every=2",
-        "train.warmup_steps=0", "diffusion.sampling_steps=2")
+        "train.warmup_steps=0", "diffusion.sampling_steps=2", "data.length=16")
 
 
 def test_demo_writes_samples_and_a_report_with_quality(tmp_path):
-    out = run_demo(tmp_path / "demo", progress=False, overrides=TINY, quality_clips=8)
+    out = run_demo(tmp_path / "demo", progress=False, overrides=(*TINY, f"data.latent_cache={tmp_path / 'cache'}"),
+                   quality_clips=8)
     for name in ("samples.gif", "samples.png", "data.gif", "loss.png", "eval.json", "runtime.json", "report.txt"):
         assert (out / name).is_file(), name
     report = (out / "report.txt").read_text()

@@ -175,33 +175,40 @@ def check_psnr(psnr) -> None:
 
 
 def check_encode_frames(encode_frames) -> None:
-    """``encode_frames(vae, video, scale)``: pixels (B, F, 3, H, W) -> scaled latents (B, F, C, H/d, W/d).
+    """``encode_frames(vae, video, mean, scale)``: pixels (B, F, 3, H, W) -> latents (B, F, C, H/d, W/d).
 
     ``vae`` is a diffusers ``AutoencoderKL``: each frame is encoded on its own, the posterior's mode
-    (its mean) is taken and multiplied by ``scale``. Compared with ``LatentCodec.encode(video,
-    sample=False)`` of the shipped tiny VAE, tolerance 1e-4.
+    (its mean) is taken, ``mean`` subtracted and the result multiplied by ``scale`` — both (C, 1, 1),
+    one value per latent channel. Compared with ``LatentCodec.encode(video, sample=False)`` of the
+    shipped tiny VAE, tolerance 1e-4.
     """
     from ..assets import data_sample
     from ..data import synthetic_dataset
     from ..vae import LatentCodec
 
     codec = LatentCodec.from_pretrained(data_sample("tiny-vae"))
+    mean, scale = codec.shift, codec.scale / codec.spread                     # (C, 1, 1) each
     clips = [synthetic_dataset(name, num_frames=3, image_size=32, seed=5, length=1)[0]["video"]
              for name in ("shapes", "moving-digits")]
     video = torch.stack(clips)                                            # (2, 3, 3, 32, 32)
     expected = codec.encode(video, sample=False)                          # (2, 3, 4, 8, 8)
     with torch.no_grad():
-        got = call("encode_frames", encode_frames, codec.vae, video.clone(), codec.scale)
-    hint = "rearrange 'b f c h w -> (b f) c h w', vae.encode(x).latent_dist.mode() * scale, and back"
+        got = call("encode_frames", encode_frames, codec.vae, video.clone(), mean.clone(), scale.clone())
+    hint = "rearrange 'b f c h w -> (b f) c h w', (vae.encode(x).latent_dist.mode() - mean) * scale, and back"
     if isinstance(got, torch.Tensor) and got.shape == expected.shape:
         got_ = got.detach().float()
-        if torch.allclose(got_, expected / codec.scale, atol=1e-4, rtol=1e-4):
-            hint = (f"multiply by scale ({codec.scale:g}): the diffusion model expects latents of about unit "
-                    "variance (Stable Diffusion's VAE uses 0.18215)")
+        raw = expected / scale + mean
+        if torch.allclose(got_, raw, atol=1e-4, rtol=1e-4):
+            hint = ("subtract mean and multiply by scale, per channel: the diffusion model expects latents "
+                    "centred with about unit variance")
+        elif torch.allclose(got_, raw * scale, atol=1e-4, rtol=1e-4):
+            hint = "subtract mean before multiplying by scale: (z - mean) * scale"
+        elif torch.allclose(got_, raw * scale - mean, atol=1e-4, rtol=1e-4):
+            hint = "subtract mean first, then scale: (z - mean) * scale, not z * scale - mean"
         elif torch.allclose(got_, rearrange(rearrange(expected, "b f c h w -> (b f) c h w"),
                                             "(f b) c h w -> b f c h w", b=2), atol=1e-4, rtol=1e-4):
             hint = "merge and split the axes in the same order: '(b f)' both ways, with b=B when splitting"
-        elif (got_ - expected).abs().max() < 0.5:
+        elif (got_ - expected).abs().max() < 1.0:
             hint = ("close but not equal: take latent_dist.mode() (the posterior's mean); sample() adds random "
                     "noise of the posterior's standard deviation")
     max_diff = assert_close("encode_frames", got, expected, atol=1e-4, rtol=1e-4, hint=hint, what="the latent video")
