@@ -12,6 +12,7 @@ resumable). The table reports the real training time next to the budget.
     python benchmarks/recipe_search.py --budget 240 --jobs 2          # every arm, two at a time
     python benchmarks/recipe_search.py --arms base,official --jobs 1  # some arms
     python benchmarks/recipe_search.py --report                       # table from the cached results
+    python benchmarks/recipe_search.py --score runs/demo --variants ddim25-cfg3,ddim50-cfg1  # samplers
 
 Results are cached per arm in ``--work`` (``NAME/result.json``): an interrupted search continues.
 """
@@ -202,6 +203,27 @@ def live_weights(run: Path) -> Path:
     return target
 
 
+def score_run(run: str, variants: list[str], args) -> dict:
+    """Score a finished run (e.g. the demo's) with several sampler/guidance settings; cached per setting."""
+    import torch
+
+    from minilatte.evaluate import evaluate
+
+    torch.set_num_threads(args.threads)
+    path = RESULTS / "recipe_search_samplers.json"
+    result = json.loads(path.read_text()) if path.is_file() else {"run": run, "evals": {}}
+    for key in variants:
+        if key in result["evals"]:
+            continue
+        sampler, steps, cfg_scale = EVAL_VARIANTS[key]
+        start = time.perf_counter()
+        scores = evaluate(run, ["acc", "fd-probe", "kid"], num_samples=args.num_samples, sampler=sampler,
+                          steps=steps, cfg_scale=cfg_scale, progress=False)
+        result["evals"][key] = {"sample_s": time.perf_counter() - start, "metrics": scores["metrics"]}
+        _write(path, result)
+    return result
+
+
 def _write(path: Path, data: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -254,8 +276,16 @@ def main() -> None:
     parser.add_argument("--work", default="runs/recipe-search", help="folder of per-arm runs and results")
     parser.add_argument("--eval-arm", default="", help="arm also scored with every sampler/guidance setting")
     parser.add_argument("--report", action="store_true", help="only write the table from cached results")
+    parser.add_argument("--score", metavar="RUN", help="score a trained run with the --variants settings instead")
+    parser.add_argument("--variants", default=",".join(EVAL_VARIANTS), help="sampler/guidance settings for --score")
     parser.add_argument("--one", help=argparse.SUPPRESS)          # internal: run one arm in this process
     args = parser.parse_args()
+    if args.score:
+        for key, ev in score_run(args.score, args.variants.split(","), args)["evals"].items():
+            m = ev["metrics"]
+            print(f"{key}: acc {_fmt(m['acc'], 2)}, FD-probe {_fmt(m['fd-probe'])} (real vs real "
+                  f"{m['fd-probe']['reference']:.2f}), {ev['sample_s']:.0f} s")
+        return
     if args.one:
         run_arm(args.one, args)
         return
