@@ -1,6 +1,6 @@
 """Where a training step's time goes: torch.profiler's top ops for minilatte and diffusers side by side.
 
-    python benchmarks/profile_step.py                 # DESIGN.md's matched size, 1 thread
+    python benchmarks/profile_step.py                 # the matched size (width 384, 12 blocks), 1 thread
     python benchmarks/profile_step.py --quick --threads 2
 
 One thread by default: on a busy machine, threads waiting at barriers blur the picture. Self CPU

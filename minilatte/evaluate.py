@@ -170,12 +170,11 @@ def evaluate_videos(real: torch.Tensor, fake: torch.Tensor, metrics=("fd-probe",
             if labels is None:
                 raise ValueError("acc needs the class labels the samples were asked for (a class-conditional model)")
             from .data.synthetic import SYNTHETIC
-            predicted = torch.cat([probe(fake[s:s + 256])["content"].argmax(-1) for s in range(0, len(fake), 256)])
-            correct = predicted == labels.to(predicted.device) + CLASS_OFFSETS[dataset]
+            correct = _content_correct(probe, fake, labels, dataset)
             low, high = wilson_interval(int(correct.sum()), len(labels))
             per_class = {}     # a model can be right on average and blind to one class
             for k, name in enumerate(SYNTHETIC[dataset].class_names):
-                asked = labels.to(predicted.device) == k
+                asked = labels.to(correct.device) == k
                 if asked.any():
                     k_low, k_high = wilson_interval(int(correct[asked].sum()), int(asked.sum()))
                     per_class[name] = {"value": float(correct[asked].float().mean()), "ci_low": k_low,
@@ -197,8 +196,15 @@ def probe_accuracy(videos: torch.Tensor, labels: torch.Tensor | None, dataset: s
         return None
     from .metrics import load_probe
     probe = load_probe() if probe is None else probe
+    return float(_content_correct(probe, videos, labels, dataset).float().mean())
+
+
+def _content_correct(probe, videos: torch.Tensor, labels: torch.Tensor, dataset: str) -> torch.Tensor:
+    """(N,) bool: does the probe's content head name each clip's class?"""
+    from .metrics.probe import CLASS_OFFSETS
+
     predicted = torch.cat([probe(videos[s:s + 256])["content"].argmax(-1) for s in range(0, len(videos), 256)])
-    return float((predicted == labels.to(predicted.device) + CLASS_OFFSETS[dataset]).float().mean())
+    return predicted == labels.to(predicted.device) + CLASS_OFFSETS[dataset]
 
 
 def default_num_samples(metrics) -> int:

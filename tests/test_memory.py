@@ -47,7 +47,7 @@ def test_weights_grads_adamw_ema_bytes_are_exact_on_the_meta_device(name, kw):
 
 
 def test_paper_parameter_counts():
-    # The official counts (DESIGN.md): 16 frames, 32x32x4 latents, learned sigma, unconditional.
+    # The official Latte model's counts (Vchitect/Latte models/latte.py): 16 frames, 32x32x4 latents, learned sigma, unconditional.
     counts = {"S": 32_480_672, "B": 129_547_040, "L": 456_815_648, "XL": 673_681_568}
     for size, count in counts.items():
         assert parameter_count(latte_config(f"Latte-{size}/2", num_frames=16, input_size=32)) == count
