@@ -187,18 +187,31 @@ def test_label_dropout_uses_null_class_only_in_training():
 
 
 
-def test_joint_label_dropout_is_decided_once_per_clip_and_per_image():
-    model = tiny(class_dropout_prob=0.5).train()
+def _joint_dropout(**kw):
+    model = tiny(class_dropout_prob=0.5, **kw).train()
     null = model.y_embedder.embedding_table.weight[5]
-    torch.manual_seed(0)
     y, y_images = torch.zeros(2000, dtype=torch.long), torch.ones(2000, 3, dtype=torch.long)
     _, labels = model.condition(torch.zeros(2000), y, n_video=F, num_images=3, y_images=y_images)
     is_null = (labels == null).all(dim=-1)                       # (B, F + 3)
-    clip = is_null[:, :F]
+    clip, images = is_null[:, :F], is_null[:, F:]
     assert (clip == clip[:, :1]).all()                           # a clip's frames agree about its label
     assert 0.45 < clip[:, 0].float().mean() < 0.55               # and the clip is dropped half the time
-    assert 0.45 < is_null[:, F:].float().mean() < 0.55           # images drop independently
-    assert not (is_null[:, F:] == clip[:, :1]).all()
+    assert 0.45 < images.float().mean() < 0.55
+    assert not (images == clip[:, :1]).all()                     # images drop apart from the clip
+    return images
+
+
+def test_joint_label_dropout_is_decided_once_per_clip_and_once_per_sample_images():
+    images = _joint_dropout()                                    # the default, as in the official latte_img.py
+    assert (images == images[:, :1]).all()                       # a sample's images drop together
+
+
+def test_joint_label_dropout_per_image_option():
+    images = _joint_dropout(image_label_dropout="per_image")
+    assert not (images == images[:, :1]).all()                   # each image decides on its own
+    with pytest.raises(ValueError, match="image_label_dropout='each' is not one of 'per_sample', 'per_image'"):
+        tiny(image_label_dropout="each")
+
 
 PAPER_COUNTS = {"Latte-S/2": 32_480_672, "Latte-B/2": 129_547_040, "Latte-L/2": 456_815_648, "Latte-XL/2": 673_681_568}
 

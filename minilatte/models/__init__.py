@@ -6,11 +6,12 @@ from .config import LatteConfig
 from .latte import Latte, block_axes
 from .patch_embed import PatchEmbed, TubeletEmbed, patchify, unpatchify
 from .positional import RotaryEmbedding, sincos_1d, sincos_2d
-from .presets import PRESETS, count_parameters, create_latte, latte_config
+from .presets import PRESETS, compute_matched_config, count_parameters, create_latte, latte_config
 
 __all__ = [
     "Attention", "FactorizedHeadAttention", "FactorizedAttentionBlock", "FactorizedHeadsBlock", "FinalLayer",
     "Mlp", "TransformerBlock", "LabelEmbedder", "TimestepEmbedder", "modulate", "timestep_embedding",
     "LatteConfig", "Latte", "block_axes", "PatchEmbed", "TubeletEmbed", "patchify", "unpatchify",
-    "RotaryEmbedding", "sincos_1d", "sincos_2d", "PRESETS", "count_parameters", "create_latte", "latte_config",
+    "RotaryEmbedding", "sincos_1d", "sincos_2d", "PRESETS", "compute_matched_config", "count_parameters", "create_latte",
+    "latte_config",
 ]

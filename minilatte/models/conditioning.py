@@ -41,11 +41,13 @@ class TimestepEmbedder(nn.Module):
 
 
 class LabelEmbedder(nn.Module):
-    """Class label (B,) -> (B, D), with a learned *null class* for classifier-free guidance.
+    """Class label (B,) or (B, n) -> (B, D) or (B, n, D), with a learned *null class* for classifier-free guidance.
 
-    The table has ``num_classes + 1`` rows; row ``num_classes`` is the null class. While training,
-    each label is replaced by the null class with probability ``dropout_prob`` so that one network
-    learns both p(x | y) and p(x); sampling then mixes the two (``forward_with_cfg``).
+    With ``dropout_prob > 0`` the table has ``num_classes + 1`` rows and row ``num_classes`` is the null
+    class; while training, each label is replaced by the null class with probability ``dropout_prob`` so
+    that one network learns both p(x | y) and p(x); sampling then mixes the two (``forward_with_cfg``).
+    With ``dropout_prob = 0`` there is no null row (``num_classes`` rows), as in DiT and the official Latte
+    code: such a model never learned p(x) and cannot be guided.
     """
 
     def __init__(self, num_classes: int, hidden_size: int, dropout_prob: float = 0.1):
@@ -54,17 +56,31 @@ class LabelEmbedder(nn.Module):
             raise ValueError(f"class_dropout_prob={dropout_prob} must be in [0, 1)")
         self.num_classes = num_classes
         self.dropout_prob = dropout_prob
-        self.embedding_table = nn.Embedding(num_classes + 1, hidden_size)
+        self.embedding_table = nn.Embedding(num_classes + int(dropout_prob > 0), hidden_size)
+
+    @property
+    def has_null_class(self) -> bool:
+        return self.dropout_prob > 0
 
     @property
     def null_class(self) -> int:
+        if not self.has_null_class:
+            raise ValueError("this label embedding has no null class: the model was built with "
+                             "class_dropout_prob=0, so it cannot drop labels or be guided (CFG)")
         return self.num_classes
 
-    def forward(self, labels: torch.Tensor, force_drop: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, labels: torch.Tensor, force_drop: torch.Tensor | None = None,
+                per_row: bool = False) -> torch.Tensor:
+        """Embed ``labels``; while training, drop them to the null class with probability ``dropout_prob``.
+
+        ``per_row``: one drop decision per row of a (B, n) ``labels`` (all n labels of a sample drop
+        together) instead of one per label.
+        """
         if force_drop is not None:
             labels = torch.where(force_drop.bool(), self.null_class, labels)
         elif self.training and self.dropout_prob > 0:
-            drop = torch.rand(labels.shape, device=labels.device) < self.dropout_prob
+            shape = labels.shape[:1] + (1,) * (labels.dim() - 1) if per_row else labels.shape
+            drop = torch.rand(shape, device=labels.device) < self.dropout_prob
             labels = torch.where(drop, self.null_class, labels)
         return self.embedding_table(labels)
 

@@ -7,11 +7,22 @@ VARIANTS = (1, 2, 3, 4)
 PATCH_EMBEDDINGS = ("uniform", "compression")
 CONDITIONINGS = ("s-adaln", "tokens")
 TEMPORAL_PES = ("absolute", "rope")
+IMAGE_LABEL_DROPOUTS = ("per_sample", "per_image")
+_SIZE_FIELDS = ("input_size", "num_frames", "in_channels", "patch_size", "hidden_size", "depth", "num_heads",
+                "tubelet_stride")
 
 
 def _choice(name: str, value, allowed) -> None:
-    if value not in allowed:
+    if not isinstance(value, type(allowed[0])) or isinstance(value, bool) or value not in allowed:
         raise ValueError(f"{name}={value!r} is not one of {', '.join(map(repr, allowed))}")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -31,26 +42,36 @@ class LatteConfig:
     num_heads: int = 16
     mlp_ratio: float = 4.0
     num_classes: int = 0          # 0 = unconditional
-    class_dropout_prob: float = 0.1
+    class_dropout_prob: float = 0.1   # label dropout for CFG; > 0 also gives the label table its null-class row
     learn_sigma: bool = True      # output 2C channels: ε and the variance interpolation v
     variant: int = 1
     patch_embedding: str = "uniform"
     tubelet_stride: int = 1       # frames per token for patch_embedding="compression"
     conditioning: str = "s-adaln"
     temporal_pe: str = "absolute"
+    # Joint image-video training: how label dropout treats the labels of a sample's appended images.
+    # "per_sample": one drop decision for all of a sample's images (as in the official Latte code,
+    # models/latte_img.py); "per_image": an independent decision for every image.
+    image_label_dropout: str = "per_sample"
 
     def __post_init__(self):
         _choice("variant", self.variant, VARIANTS)
         _choice("patch_embedding", self.patch_embedding, PATCH_EMBEDDINGS)
         _choice("conditioning", self.conditioning, CONDITIONINGS)
         _choice("temporal_pe", self.temporal_pe, TEMPORAL_PES)
-        for name in ("input_size", "num_frames", "in_channels", "patch_size", "hidden_size", "depth",
-                     "num_heads", "tubelet_stride"):
+        _choice("image_label_dropout", self.image_label_dropout, IMAGE_LABEL_DROPOUTS)
+        for name in _SIZE_FIELDS:
             value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            if not _is_int(value) or value < 1:
                 raise ValueError(f"{name}={value!r} must be a positive integer")
-        if self.num_classes < 0:
-            raise ValueError(f"num_classes={self.num_classes} must be >= 0 (0 = unconditional)")
+        if not _is_int(self.num_classes) or self.num_classes < 0:
+            raise ValueError(f"num_classes={self.num_classes!r} must be an integer >= 0 (0 = unconditional)")
+        if not isinstance(self.learn_sigma, bool):
+            raise ValueError(f"learn_sigma={self.learn_sigma!r} must be True or False")
+        if not _is_real(self.mlp_ratio) or not self.mlp_ratio > 0 or int(self.hidden_size * self.mlp_ratio) < 1:
+            raise ValueError(f"mlp_ratio={self.mlp_ratio!r} must be a number > 0 (hidden_size * mlp_ratio >= 1)")
+        if not _is_real(self.class_dropout_prob) or not 0.0 <= self.class_dropout_prob < 1.0:
+            raise ValueError(f"class_dropout_prob={self.class_dropout_prob!r} must be a number in [0, 1)")
         if self.input_size % self.patch_size:
             raise ValueError(f"input_size={self.input_size} is not divisible by patch_size={self.patch_size}; "
                              f"use a multiple of {self.patch_size}")
@@ -75,6 +96,20 @@ class LatteConfig:
         if self.num_frames % self.tubelet_stride:
             raise ValueError(f"num_frames={self.num_frames} is not divisible by tubelet_stride="
                              f"{self.tubelet_stride}; use a multiple of {self.tubelet_stride}")
+
+    @property
+    def has_null_class(self) -> bool:
+        """Whether the label table has the null-class row (index ``num_classes``) that CFG needs.
+
+        As in DiT and the official Latte code, the row exists only for a class-conditional model
+        trained with label dropout (``class_dropout_prob > 0``): otherwise nothing would train it.
+        """
+        return self.num_classes > 0 and self.class_dropout_prob > 0
+
+    @property
+    def label_table_rows(self) -> int:
+        """Rows of the label embedding table: the classes, plus the null class where there is one."""
+        return self.num_classes + int(self.has_null_class)
 
     @property
     def out_channels(self) -> int:

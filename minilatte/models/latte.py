@@ -38,6 +38,11 @@ class Latte(nn.Module):
 
     forward(x (B, F, C, H, W), t (B,), y (B,) or None, num_images, y_images (B, num_images) or None)
     -> (B, F, C_out, H, W) with C_out = 2C when ``learn_sigma`` (ε first, then the variance values).
+
+    ``y`` is required exactly when the model is class-conditional (``num_classes > 0``), with labels in
+    [0, num_classes); a model with a null class (``class_dropout_prob > 0``) also takes the null class
+    ``num_classes`` (the unconditional prediction, as in a CFG batch [labels; null class]). Wrong types,
+    shapes or labels raise TypeError / ValueError naming the argument (see ``check_inputs``).
     """
 
     def __init__(self, config: LatteConfig):
@@ -101,7 +106,7 @@ class Latte(nn.Module):
         cfg = self.config
         B, F, C, H, W = x.shape
         if C != cfg.in_channels or H != cfg.input_size or W != cfg.input_size:
-            raise ValueError(f"input of shape (C, H, W)={(C, H, W)} does not match the model's "
+            raise ValueError(f"x of shape (C, H, W)={(C, H, W)} does not match the model's "
                              f"(in_channels, input_size, input_size)={(cfg.in_channels, cfg.input_size, cfg.input_size)}")
         if not 0 <= num_images < F:
             raise ValueError(f"num_images={num_images} must be in [0, {F - 1}] for {F} input frames")
@@ -110,7 +115,7 @@ class Latte(nn.Module):
             raise ValueError(f"got {n_video} video frames but num_frames={cfg.num_frames}; absolute temporal "
                              "position tables have a fixed length (temporal_pe='rope' accepts any length)")
         if n_video % cfg.tubelet_stride:
-            raise ValueError(f"video frames={n_video} are not divisible by tubelet_stride={cfg.tubelet_stride}")
+            raise ValueError(f"x: video frames={n_video} are not divisible by tubelet_stride={cfg.tubelet_stride}")
         if num_images and cfg.patch_embedding == "compression":
             raise ValueError("num_images > 0 needs patch_embedding='uniform': a tubelet cannot embed a single image")
         tokens = self.x_embedder(x)                     # (B, n_f + num_images, N, D)
@@ -126,17 +131,61 @@ class Latte(nn.Module):
         if self.config.num_classes == 0:
             return embeddings
         if y is None:
-            raise ValueError(f"y (class labels) is required: the model is class-conditional "
-                             f"with num_classes={self.config.num_classes}")
+            raise _labels_required(self.config)
         if y_images is None or num_images == 0:
             return embeddings + [self.y_embedder(y)[:, None]]           # (B, 1, D)
-        # Label dropout (for classifier-free guidance) decides once per clip and once per image, as in
-        # the official joint model: the frames of a clip never disagree about its label.
+        # Label dropout (for classifier-free guidance): one decision per clip, so that the frames of a
+        # clip never disagree about its label, and, by default, one more decision per sample for all
+        # of its images together, as the official joint model does (models/latte_img.py embeds each
+        # sample's image labels as one row); image_label_dropout="per_image" decides per image instead.
+        per_sample = self.config.image_label_dropout == "per_sample"
         clip = repeat(self.y_embedder(y), "b d -> b f d", f=n_video)     # (B, n_f, D)
-        return embeddings + [torch.cat([clip, self.y_embedder(y_images)], dim=1)]   # (B, n_f + num_images, D)
+        images = self.y_embedder(y_images, per_row=per_sample)           # (B, num_images, D)
+        return embeddings + [torch.cat([clip, images], dim=1)]           # (B, n_f + num_images, D)
+
+    def check_inputs(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None, num_images: int,
+                     y_images: torch.Tensor | None, null_rows: slice | None = None) -> None:
+        """Type and shape checks of forward's arguments (frames and sizes of x are checked in ``embed``).
+
+        Label values are checked only for CPU tensors (no device sync); a CUDA label outside the
+        table still fails in the embedding lookup. The null class ``num_classes`` is accepted in
+        ``y`` (the unconditional half of a CFG batch) only where the model has a null row, and in
+        ``forward_with_cfg`` only in the rows ``null_rows``.
+        """
+        cfg = self.config
+        _check_tensor("x", x, floating=True, shape_text="(B, F, C, H, W)", ndim=5)
+        B = x.shape[0]
+        _check_tensor("t", t, floating=None, shape_text=f"(B,) = ({B},), one timestep per sample", shape=(B,))
+        if not isinstance(num_images, int) or isinstance(num_images, bool):
+            raise TypeError(f"num_images must be an int, got {type(num_images).__name__}")
+        if cfg.num_classes == 0:
+            for name, value in (("y", y), ("y_images", y_images)):
+                if value is not None:
+                    raise ValueError(f"{name} (class labels) given but the model is unconditional (num_classes=0)")
+            return
+        if y is None:
+            raise _labels_required(cfg)
+        _check_tensor("y", y, floating=False, shape_text=f"(B,) = ({B},), one label per sample", shape=(B,))
+        top = cfg.num_classes + int(cfg.has_null_class)     # exclusive upper bound where the null class is allowed
+        if null_rows is None:
+            _check_labels("y", y, top, cfg)
+        else:
+            _check_labels("y (conditional half)", y[:null_rows.start], cfg.num_classes, cfg)
+            _check_labels("y (unconditional half)", y[null_rows], top, cfg)
+        if y_images is not None:
+            if num_images == 0:
+                raise ValueError("y_images given but num_images=0: pass num_images, the number of appended images")
+            _check_tensor("y_images", y_images, floating=False, ndim=2, shape=(B, num_images),
+                          shape_text=f"(B, num_images) = ({B}, {num_images})")
+            _check_labels("y_images", y_images, cfg.num_classes, cfg)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None,
                 num_images: int = 0, y_images: torch.Tensor | None = None) -> torch.Tensor:
+        self.check_inputs(x, t, y, num_images, y_images)
+        return self._forward(x, t, y, num_images, y_images)
+
+    def _forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None, num_images: int,
+                 y_images: torch.Tensor | None) -> torch.Tensor:
         cfg = self.config
         grid = self.embed(x, num_images)                # (B, F_tok, N, D), F_tok = n_f + num_images
         B, F_tok = grid.shape[:2]
@@ -181,11 +230,62 @@ class Latte(nn.Module):
 
         The batch is [conditional half; unconditional half] (the second half of y holds the null class).
         Only the ε channels are guided: ``ε = ε_u + s (ε_c − ε_u)``; the variance channels pass through.
+        Needs a model with a null class (class-conditional, ``class_dropout_prob > 0``). ``kwargs``:
+        ``num_images`` and ``y_images`` as for ``forward``.
         """
+        cfg = self.config
+        num_images, y_images = kwargs.pop("num_images", 0), kwargs.pop("y_images", None)
+        if kwargs:
+            raise TypeError(f"forward_with_cfg got unexpected argument(s) {', '.join(sorted(kwargs))}; "
+                            "allowed: num_images, y_images")
+        if cfg.num_classes == 0:
+            raise ValueError("forward_with_cfg needs a class-conditional model; this one has num_classes=0")
+        if not cfg.has_null_class:
+            raise ValueError("forward_with_cfg needs the null class, which a model built with "
+                             "class_dropout_prob=0 does not have (it never learned the unconditional prediction)")
+        if not isinstance(cfg_scale, (int, float)) or isinstance(cfg_scale, bool):
+            raise TypeError(f"cfg_scale must be a number, got {type(cfg_scale).__name__}")
+        _check_tensor("x", x, floating=True, shape_text="(B, F, C, H, W)", ndim=5)
+        if len(x) % 2:
+            raise ValueError(f"forward_with_cfg needs an even batch [conditional; unconditional], "
+                             f"got x of shape {tuple(x.shape)}")
         half = x[: len(x) // 2]
-        out = self.forward(torch.cat([half, half]), t, y, **kwargs)    # (B, F, C_out, H, W)
-        C = self.config.in_channels
+        x = torch.cat([half, half])
+        self.check_inputs(x, t, y, num_images, y_images, null_rows=slice(len(half), None))
+        out = self._forward(x, t, y, num_images, y_images)             # (B, F, C_out, H, W)
+        C = cfg.in_channels
         eps, rest = out[:, :, :C], out[:, :, C:]
         cond_eps, uncond_eps = eps.chunk(2)
         guided = uncond_eps + cfg_scale * (cond_eps - uncond_eps)
         return torch.cat([torch.cat([guided, guided]), rest], dim=2)
+
+
+def _labels_required(cfg: LatteConfig) -> ValueError:
+    return ValueError(f"y (class labels) is required: the model is class-conditional with num_classes={cfg.num_classes}")
+
+
+def _check_tensor(name: str, value, *, floating: bool | None, shape_text: str, ndim: int | None = None,
+                  shape: tuple | None = None) -> None:
+    """TypeError for a non-tensor or a wrong dtype (floating True / False: integer; None: either), ValueError
+    for a wrong shape."""
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of shape {shape_text}, got {type(value).__name__}")
+    is_float = value.is_floating_point()
+    is_int = not is_float and not value.is_complex() and value.dtype != torch.bool
+    if (floating is True and not is_float) or (floating is False and not is_int) or not (is_float or is_int):
+        kind = {True: "a floating", False: "an integer", None: "an integer or floating"}[floating]
+        raise TypeError(f"{name} must have {kind} dtype, got {value.dtype}")
+    if (ndim is not None and value.dim() != ndim) or (shape is not None and tuple(value.shape) != shape):
+        raise ValueError(f"{name} must have shape {shape_text}; got {tuple(value.shape)}")
+
+
+def _check_labels(name: str, labels: torch.Tensor, top: int, cfg: LatteConfig) -> None:
+    """Labels in [0, top) (checked for CPU tensors only: no device sync)."""
+    if labels.device.type != "cpu" or labels.numel() == 0:
+        return
+    low, high = int(labels.min()), int(labels.max())
+    if low < 0 or high >= top:
+        null = (f"; {cfg.num_classes} (the null class) is allowed only as the unconditional half of a "
+                "CFG batch of a model with class_dropout_prob > 0" if top == cfg.num_classes else "")
+        raise ValueError(f"{name} holds labels in [{low}, {high}] but must be in [0, {top - 1}] "
+                         f"(num_classes={cfg.num_classes}){null}")
