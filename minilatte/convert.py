@@ -52,8 +52,46 @@ def read_state_dict(checkpoint) -> dict[str, torch.Tensor]:
     return state
 
 
+def _official_heads(width: int, overrides: dict) -> int:
+    """Heads cannot be read from weight shapes: the official preset's for its widths, else ``num_heads=``."""
+    if "num_heads" in overrides:
+        return overrides["num_heads"]
+    if width not in _HEADS_BY_WIDTH:
+        raise ValueError(f"hidden_size={width} is not an official Latte width ({', '.join(map(str, _HEADS_BY_WIDTH))}): "
+                         "the head count cannot be read from the weights; pass num_heads=")
+    return _HEADS_BY_WIDTH[width]
+
+
+def _official_labels(rows: int, overrides: dict) -> dict:
+    """num_classes and class_dropout_prob of a label table with ``rows`` rows.
+
+    The table has a null-class row only for a model trained with label dropout (DiT's and Latte's
+    LabelEmbedder), which the shapes cannot tell: without overrides the official default
+    (class_dropout_prob=0.1, so rows = num_classes + 1) is assumed; ``class_dropout_prob=0`` or
+    ``num_classes=rows`` says the table has no null row.
+    """
+    if "num_classes" in overrides:
+        num_classes = overrides["num_classes"]
+        if rows not in (num_classes, num_classes + 1):
+            raise ValueError(f"num_classes={num_classes} does not fit the checkpoint's label table of {rows} rows "
+                             f"(num_classes rows, or num_classes + 1 with the null class)")
+        dropout = overrides.get("class_dropout_prob", 0.1 if rows == num_classes + 1 else 0.0)
+    else:
+        dropout = overrides.get("class_dropout_prob", 0.1)
+        num_classes = rows - 1 if dropout > 0 else rows
+    if (rows == num_classes + 1) != (dropout > 0):
+        raise ValueError(f"class_dropout_prob={dropout} does not fit the checkpoint's label table of {rows} rows "
+                         f"for num_classes={num_classes}: a null-class row exists exactly when class_dropout_prob > 0")
+    return {"num_classes": num_classes, "class_dropout_prob": dropout}
+
+
 def official_config(state_dict: dict[str, torch.Tensor], **overrides) -> LatteConfig:
-    """Infer the LatteConfig of an official Latte state dict from its shapes; ``overrides`` win."""
+    """Infer the LatteConfig of an official Latte state dict from its shapes; ``overrides`` win.
+
+    ``num_heads`` is required for widths other than the official presets' (384, 768, 1024, 1152).
+    A class-conditional checkpoint is read as trained with label dropout (a null-class row, the
+    official default) unless ``class_dropout_prob=0`` or ``num_classes`` says otherwise.
+    """
     if "x_embedder.proj.weight" not in state_dict:
         raise ValueError("not an official Latte checkpoint: no 'x_embedder.proj.weight' key")
     width, in_channels, patch, _ = state_dict["x_embedder.proj.weight"].shape
@@ -61,12 +99,13 @@ def official_config(state_dict: dict[str, torch.Tensor], **overrides) -> LatteCo
     inferred = dict(
         hidden_size=width, in_channels=in_channels, patch_size=patch,
         depth=1 + max(int(k.split(".")[1]) for k in state_dict if k.startswith("blocks.")),
-        num_heads=_HEADS_BY_WIDTH.get(width, max(1, width // 64)),
+        num_heads=_official_heads(width, overrides),
         mlp_ratio=state_dict["blocks.0.mlp.fc1.weight"].shape[0] / width,
         learn_sigma=out_features == patch * patch * 2 * in_channels,
-        num_classes=(state_dict["y_embedder.embedding_table.weight"].shape[0] - 1
-                     if "y_embedder.embedding_table.weight" in state_dict else 0),
+        num_classes=0,
     )
+    if "y_embedder.embedding_table.weight" in state_dict:
+        inferred.update(_official_labels(state_dict["y_embedder.embedding_table.weight"].shape[0], overrides))
     if "temp_embed" in state_dict:
         inferred["num_frames"] = state_dict["temp_embed"].shape[1]
     if "pos_embed" in state_dict:
@@ -79,9 +118,10 @@ def load_official_latte(checkpoint, **overrides) -> Latte:
     """A variant-1 minilatte model with the weights of an official Latte checkpoint.
 
     ``checkpoint``: a path or a state dict, possibly wrapped as ``{"ema": ...}`` / ``{"model": ...}``.
-    ``overrides``: config fields the shapes cannot tell (``num_heads`` for non-standard widths,
-    ``num_frames``/``input_size`` when the tables are absent). The model works for joint image-video
-    use too: pass ``num_images`` to its forward.
+    ``overrides``: config fields the shapes cannot tell (``num_heads`` for non-official widths,
+    ``num_frames``/``input_size`` when the tables are absent, ``class_dropout_prob=0`` for a
+    class-conditional checkpoint trained without label dropout, whose label table has no null row).
+    The model works for joint image-video use too: pass ``num_images`` to its forward.
     """
     state = read_state_dict(checkpoint)
     model = Latte(official_config(state, **overrides))
