@@ -31,6 +31,9 @@ class JointImageVideo(Dataset):
             raise ValueError(f"num_images={num_images!r} must be a positive integer")
         if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
             raise ValueError(f"seed={seed!r} must be a non-negative integer")
+        if not hasattr(dataset, "__getitem__") or not hasattr(dataset, "__len__"):
+            raise TypeError(f"dataset must be a map-style dataset (with __getitem__ and __len__), "
+                            f"got {type(dataset).__name__}")
         if len(dataset) < 2:
             raise ValueError(f"dataset has {len(dataset)} clip(s); JointImageVideo needs at least 2 "
                              "(the images come from other clips)")

@@ -254,6 +254,6 @@ def synthetic_dataset(name: str, num_frames: int = 16, image_size: int = 64, see
 
     ``length`` clips of (num_frames, 3, image_size, image_size); item i depends only on (seed, i).
     """
-    if name not in SYNTHETIC:
+    if not isinstance(name, str) or name not in SYNTHETIC:
         raise ValueError(f"dataset={name!r} is not one of {', '.join(map(repr, SYNTHETIC))}")
     return SYNTHETIC[name](num_frames=num_frames, image_size=image_size, seed=seed, length=length)

@@ -60,6 +60,12 @@ class VideoFolder(Dataset):
                 raise ValueError(f"{arg}={value!r} must be a positive integer")
         if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
             raise ValueError(f"seed={seed!r} must be a non-negative integer")
+        if not isinstance(train, bool):
+            raise ValueError(f"train={train!r} must be True or False")
+        if flip is not None and not isinstance(flip, bool):
+            raise ValueError(f"flip={flip!r} must be True, False or None (None: flip when training, except 'sky')")
+        if not isinstance(root, (str, os.PathLike)):
+            raise TypeError(f"root must be a folder path (str or Path), got {type(root).__name__}")
         self.root = Path(root)
         if not self.root.is_dir():
             raise ValueError(f"root={str(root)!r} is not a folder")

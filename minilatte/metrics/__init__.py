@@ -15,7 +15,7 @@
 ``python -m minilatte.metrics fetch-i3d`` gets the I3D weights; ``python -m minilatte.metrics
 train-probe`` remakes ``data_samples/probe.safetensors``.
 """
-from .fvd import compute_fvd, i3d_features, preprocess_for_i3d, to_uint8_videos
+from .fvd import check_matching_clips, compute_fvd, i3d_features, preprocess_for_i3d, to_uint8_videos
 from .frechet import frechet_distance, frechet_distance_from_stats, gaussian_stats
 from .i3d import InceptionI3d
 from .i3d_weights import FETCH_COMMAND, fetch_i3d, i3d_cache_path, load_i3d
@@ -24,7 +24,7 @@ from .probe import Probe
 from .probe_train import load_probe, train_probe
 from .stats import bootstrap_ci
 
-__all__ = ["compute_fvd", "i3d_features", "preprocess_for_i3d", "to_uint8_videos", "frechet_distance",
+__all__ = ["check_matching_clips", "compute_fvd", "i3d_features", "preprocess_for_i3d", "to_uint8_videos", "frechet_distance",
            "frechet_distance_from_stats", "gaussian_stats", "InceptionI3d", "FETCH_COMMAND", "fetch_i3d",
            "i3d_cache_path", "load_i3d", "kid", "kid_subsets", "mmd2_unbiased", "Probe", "load_probe",
            "train_probe", "bootstrap_ci"]

@@ -42,6 +42,9 @@ def _weights(path) -> str:
 @torch.no_grad()
 def frame_fid(real, fake, weights_path, batch_size: int = 64) -> float:
     """FID between all frames of uint8 videos real (N₁, F, H, W, 3) and fake (N₂, F, H, W, 3)."""
+    from .fvd import check_matching_clips
+
+    check_matching_clips(real, fake)
     fid_class, _ = _torchmetrics_fid()
     real, fake = _frames(real, "real"), _frames(fake, "fake")
     metric = fid_class(feature=2048, feature_extractor_weights_path=_weights(weights_path))

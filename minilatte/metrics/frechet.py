@@ -28,6 +28,12 @@ def as_features(x, name: str = "features") -> np.ndarray:
     return x
 
 
+def check_feature_sizes(real: np.ndarray, fake: np.ndarray) -> None:
+    """ValueError unless the two feature sets (N₁, D) and (N₂, D) have one D."""
+    if real.shape[1] != fake.shape[1]:
+        raise ValueError(f"feature sizes differ: real D={real.shape[1]}, fake D={fake.shape[1]}")
+
+
 def gaussian_stats(features) -> tuple[np.ndarray, np.ndarray]:
     """Mean (D,) and unbiased covariance (D, D) of features (N, D), in float64."""
     x = as_features(features)
@@ -64,6 +70,5 @@ def frechet_distance_from_stats(mu1, sigma1, mu2, sigma2) -> float:
 def frechet_distance(real, fake) -> float:
     """FD between Gaussians fitted to two feature sets (N₁, D) and (N₂, D) (tensors or arrays)."""
     real, fake = as_features(real, "real features"), as_features(fake, "fake features")
-    if real.shape[1] != fake.shape[1]:
-        raise ValueError(f"feature sizes differ: real D={real.shape[1]}, fake D={fake.shape[1]}")
+    check_feature_sizes(real, fake)
     return frechet_distance_from_stats(*gaussian_stats(real), *gaussian_stats(fake))

@@ -46,6 +46,28 @@ def _check_uint8(videos, name: str) -> torch.Tensor:
     return videos
 
 
+def check_matching_clips(real, fake, layout: str = "NFHWC") -> None:
+    """ValueError unless real and fake are two sets of >= 2 clips of one length and frame size.
+
+    ``layout``: ``"NFHWC"`` for uint8 videos (N, F, H, W, 3), ``"NFCHW"`` for minilatte videos
+    (B, F, C, H, W). A metric between sets of different clip lengths or sizes would compare the
+    preprocessing as much as the videos, so it is refused rather than computed.
+    """
+    if layout not in ("NFHWC", "NFCHW"):
+        raise ValueError(f"layout={layout!r} is not one of 'NFHWC', 'NFCHW'")
+    shapes = {}
+    for name, videos in (("real", real), ("fake", fake)):
+        shape = tuple(videos.shape) if hasattr(videos, "shape") else np.shape(videos)
+        if len(shape) != 5:
+            raise ValueError(f"{name} videos must have shape ({', '.join(layout)}); got {shape}")
+        if shape[0] < 2:
+            raise ValueError(f"{name} videos: need at least 2 clips to fit a distribution; got {shape[0]}")
+        shapes[name] = shape[1:]
+    if shapes["real"] != shapes["fake"]:
+        raise ValueError(f"real and fake clips differ in shape ({', '.join(layout[1:])}): real {shapes['real']}, "
+                         f"fake {shapes['fake']}; compare clips of one length and frame size")
+
+
 def preprocess_for_i3d(videos: torch.Tensor, num_frames: int = NUM_FRAMES, frame_repeat: int = 1) -> torch.Tensor:
     """uint8 (N, F, H, W, 3) → I3D input (N, 3, T, 224, 224) in [-1, 1], T = min(F·frame_repeat, num_frames).
 
@@ -73,6 +95,12 @@ def i3d_features(videos, model: torch.nn.Module | None = None, batch_size: int =
     from .i3d_weights import load_i3d
 
     videos = _check_uint8(videos, "videos")
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"batch_size={batch_size!r} must be a positive integer")
+    if not isinstance(num_frames, int) or isinstance(num_frames, bool) or num_frames < MIN_FRAMES:
+        raise ValueError(f"num_frames={num_frames!r} must be an integer >= {MIN_FRAMES} (the I3D's minimum)")
+    if not isinstance(frame_repeat, int) or isinstance(frame_repeat, bool) or frame_repeat < 1:
+        raise ValueError(f"frame_repeat={frame_repeat!r} must be an integer >= 1")
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     model = (load_i3d() if model is None else model).to(device).eval()
     starts = range(0, len(videos), batch_size)
@@ -89,10 +117,12 @@ def compute_fvd(real, fake, model: torch.nn.Module | None = None, batch_size: in
     """FVD between uint8 videos real (N₁, F, H, W, 3) and fake (N₂, F, H, W, 3), 0..255.
 
     The canonical number uses N₁ = N₂ = 2048 clips of 16 frames; FD is biased upward for smaller N,
-    so compare FVDs only at equal N.
+    so compare FVDs only at equal N. Real and fake clips must have one length and frame size.
     """
     from .i3d_weights import load_i3d
 
+    real, fake = _check_uint8(real, "real"), _check_uint8(fake, "fake")
+    check_matching_clips(real, fake)
     model = load_i3d() if model is None else model
     kwargs = dict(model=model, batch_size=batch_size, num_frames=num_frames, frame_repeat=frame_repeat,
                   device=device, progress=progress)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .frechet import as_features
+from .frechet import as_features, check_feature_sizes
 
 
 def polynomial_kernel(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -37,9 +37,9 @@ def kid_subsets(real, fake, subset_size: int = 1000, num_subsets: int = 100, see
     With fewer samples than ``subset_size`` the whole sets are used once (a single estimate).
     """
     real, fake = as_features(real, "real features"), as_features(fake, "fake features")
-    if real.shape[1] != fake.shape[1]:
-        raise ValueError(f"feature sizes differ: real D={real.shape[1]}, fake D={fake.shape[1]}")
-    if subset_size < 2 or num_subsets < 1:
+    check_feature_sizes(real, fake)
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (subset_size, num_subsets)) \
+            or subset_size < 2 or num_subsets < 1:
         raise ValueError(f"subset_size={subset_size} must be >= 2 and num_subsets={num_subsets} >= 1")
     if subset_size >= len(real) and subset_size >= len(fake):
         return np.array([mmd2_unbiased(real, fake)])

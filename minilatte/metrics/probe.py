@@ -39,6 +39,9 @@ CLIP_DIM = 128
 
 def prepare_clips(videos: torch.Tensor) -> torch.Tensor:
     """Clips (B, F, 3, H, W) in [-1, 1] → the probe's input (B, 8, 3, 16, 16) (see the module doc)."""
+    if not isinstance(videos, torch.Tensor) or not videos.is_floating_point():
+        kind = videos.dtype if isinstance(videos, torch.Tensor) else type(videos).__name__
+        raise TypeError(f"probe input must be a float tensor (B, F, 3, H, W) in [-1, 1]; got {kind}")
     if videos.ndim != 5 or videos.shape[2] != 3:
         raise ValueError(f"probe input must be (B, F, 3, H, W); got {tuple(videos.shape)}")
     b, f, _, h, w = videos.shape

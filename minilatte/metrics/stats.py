@@ -17,7 +17,7 @@ from typing import Callable
 
 import numpy as np
 
-from .frechet import as_features
+from .frechet import as_features, check_feature_sizes
 
 
 def bootstrap_ci(metric: Callable[[np.ndarray, np.ndarray], float], real, fake, num_resamples: int = 100,
@@ -26,11 +26,14 @@ def bootstrap_ci(metric: Callable[[np.ndarray, np.ndarray], float], real, fake, 
 
     Returns {"value", "ci_low", "ci_high", "std", "bootstrap_median", "level", "num_resamples"}.
     """
-    if num_resamples < 2:
-        raise ValueError(f"num_resamples={num_resamples} must be >= 2")
+    if not callable(metric):
+        raise TypeError(f"metric must be a function metric(real, fake) -> float, got {type(metric).__name__}")
+    if not isinstance(num_resamples, int) or isinstance(num_resamples, bool) or num_resamples < 2:
+        raise ValueError(f"num_resamples={num_resamples!r} must be an integer >= 2")
     if not 0.0 < level < 1.0:
         raise ValueError(f"level={level} must be between 0 and 1, e.g. 0.95")
     real, fake = as_features(real, "real features"), as_features(fake, "fake features")
+    check_feature_sizes(real, fake)
     rng = np.random.default_rng(seed)
     values = np.array([metric(real[rng.integers(0, len(real), len(real))],
                               fake[rng.integers(0, len(fake), len(fake))]) for _ in range(num_resamples)])
