@@ -3,7 +3,8 @@
     from minilatte.diffusion import create_diffusion
     diffusion = create_diffusion("")                  # training: all 1000 steps
     losses = diffusion.training_losses(model, x0, t, model_kwargs={"y": y})   # {"loss", "mse", "vb"}: (B,)
-    sampler = create_diffusion("250")                 # DDPM with 250 steps ("ddim50" for DDIM)
+    sampler = create_diffusion("250")                 # 250 evenly spaced steps (the official Latte sampler
+                                                      # respaces DDIM this way too; "ddim50": DDIM's stride)
     videos = sampler.p_sample_loop(model, (B, F, C, H, W), clip_denoised=False, model_kwargs={"y": y})
 
 Modules: ``schedules`` (betas, respacing), ``losses`` (KL and decoder likelihood),

@@ -329,7 +329,7 @@ class GaussianDiffusion:
     def ddim_sample_loop(self, model: Model, shape, noise: torch.Tensor | None = None, *, clip_denoised: bool = True,
                          denoised_fn: Callable | None = None, model_kwargs: dict | None = None, device=None,
                          progress: bool = False, eta: float = 0.0) -> torch.Tensor:
-        """DDIM sampling over all ``num_timesteps`` steps (respace with ``"ddimN"`` to make it fast)."""
+        """DDIM sampling over all ``num_timesteps`` steps (respace, e.g. ``"50"`` as Latte samples, to make it fast)."""
         out = None
         for out in self.ddim_sample_loop_progressive(model, shape, noise, clip_denoised=clip_denoised,
                                                      denoised_fn=denoised_fn, model_kwargs=model_kwargs,
