@@ -182,10 +182,6 @@ class Latte(nn.Module):
     def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None,
                 num_images: int = 0, y_images: torch.Tensor | None = None) -> torch.Tensor:
         self.check_inputs(x, t, y, num_images, y_images)
-        return self._forward(x, t, y, num_images, y_images)
-
-    def _forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None, num_images: int,
-                 y_images: torch.Tensor | None) -> torch.Tensor:
         cfg = self.config
         grid = self.embed(x, num_images)                # (B, F_tok, N, D), F_tok = n_f + num_images
         B, F_tok = grid.shape[:2]
@@ -252,7 +248,7 @@ class Latte(nn.Module):
         half = x[: len(x) // 2]
         x = torch.cat([half, half])
         self.check_inputs(x, t, y, num_images, y_images, null_rows=slice(len(half), None))
-        out = self._forward(x, t, y, num_images, y_images)             # (B, F, C_out, H, W)
+        out = self.forward(x, t, y, num_images=num_images, y_images=y_images)   # (B, F, C_out, H, W)
         C = cfg.in_channels
         eps, rest = out[:, :, :C], out[:, :, C:]
         cond_eps, uncond_eps = eps.chunk(2)
