@@ -7,13 +7,18 @@ A checkpoint is a folder ``checkpoints/step_0000100/`` holding
 * ``config.yaml`` — the run configuration.
 
 It is written into a temporary folder first and renamed into place (an atomic operation), so a crash
-or ``kill -9`` at any moment leaves either the complete checkpoint or none. The two newest are kept.
+or ``kill -9`` at any moment leaves either the complete checkpoint or none. The two newest are kept;
+an old one is renamed out of the ``step_`` namespace before it is deleted, so a crash half-way through
+a deletion never leaves a folder that looks like a checkpoint. :func:`clean_checkpoint_dir` removes
+what a crash can leave behind (``.tmp-*`` and ``.del-*`` folders, incomplete ``step_*`` folders).
 """
 from __future__ import annotations
 
 import os
+import pickle
 import shutil
 import tempfile
+import uuid
 from pathlib import Path
 
 import torch
@@ -22,6 +27,19 @@ from safetensors.torch import load_file, save_file
 
 KEEP = 2
 _PREFIX = "step_"
+FILES = ("model.safetensors", "ema.safetensors", "state.pt", "config.yaml")
+UNREADABLE_PREFIX = "unreadable-"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be read or written; the message is one line naming the file."""
+
+
+def _remove(folder: Path) -> None:
+    """Delete a folder so that no crash leaves it half-deleted under its own name: rename, then delete."""
+    aside = folder.with_name(f".del-{folder.name}-{uuid.uuid4().hex[:8]}")
+    os.replace(folder, aside)
+    shutil.rmtree(aside, ignore_errors=True)
 
 
 def _contiguous(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -34,7 +52,10 @@ def save_checkpoint(ckpt_dir: Path, step: int, model_state: dict, ema_state: dic
     ckpt_dir = Path(ckpt_dir)
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     final = ckpt_dir / f"{_PREFIX}{step:07d}"
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=ckpt_dir))
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=ckpt_dir))
+    except OSError as err:
+        raise CheckpointError(f"cannot write checkpoint step {step} into {ckpt_dir}: {err.strerror}") from None
     try:
         save_file(_contiguous(model_state), tmp / "model.safetensors")
         save_file(_contiguous(ema_state), tmp / "ema.safetensors")
@@ -44,23 +65,52 @@ def save_checkpoint(ckpt_dir: Path, step: int, model_state: dict, ema_state: dic
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())
         if final.exists():
-            shutil.rmtree(final)
+            _remove(final)
         os.replace(tmp, final)
+    except OSError as err:        # disk full, quota, read-only: the older checkpoints stay intact
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise CheckpointError(f"cannot write checkpoint step {step} into {ckpt_dir}: {err.strerror or err}; "
+                              "the older checkpoints are intact") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     for old in list_checkpoints(ckpt_dir)[:-KEEP]:
-        shutil.rmtree(old, ignore_errors=True)
+        _remove(old)
     return final
 
 
 def list_checkpoints(ckpt_dir: Path) -> list[Path]:
-    """Complete checkpoints, oldest first (temporary folders of an interrupted write are ignored)."""
+    """Complete checkpoints (all of :data:`FILES` present), oldest first."""
     ckpt_dir = Path(ckpt_dir)
     if not ckpt_dir.is_dir():
         return []
     return sorted(p for p in ckpt_dir.iterdir() if p.is_dir() and p.name.startswith(_PREFIX)
-                  and (p / "state.pt").is_file())
+                  and all((p / f).is_file() for f in FILES))
+
+
+def clean_checkpoint_dir(ckpt_dir: Path) -> list[str]:
+    """Remove crash debris — ``.tmp-*`` (unfinished writes), ``.del-*`` (unfinished deletions) and
+    ``step_*`` folders missing a file; returns one line per removed folder."""
+    ckpt_dir = Path(ckpt_dir)
+    if not ckpt_dir.is_dir():
+        return []
+    complete = set(list_checkpoints(ckpt_dir))
+    removed = []
+    for p in sorted(ckpt_dir.iterdir()):
+        if p.is_dir() and (p.name.startswith((".tmp-", ".del-")) or (p.name.startswith(_PREFIX) and p not in complete)):
+            shutil.rmtree(p, ignore_errors=True)
+            removed.append(f"removed {p} (left by an interrupted {'deletion' if p.name.startswith('.del-') else 'write'})")
+    return removed
+
+
+def set_aside_unreadable(path: Path) -> Path:
+    """Rename an unreadable checkpoint to ``unreadable-step_…`` so it is neither used nor counted."""
+    path = Path(path)
+    aside = path.with_name(UNREADABLE_PREFIX + path.name)
+    if aside.exists():
+        shutil.rmtree(aside, ignore_errors=True)
+    os.replace(path, aside)
+    return aside
 
 
 def latest_checkpoint(ckpt_dir: Path) -> Path | None:
@@ -73,12 +123,43 @@ def load_checkpoint(path: Path) -> dict:
     path = Path(path)
     if not (path / "ema.safetensors").is_file():
         raise FileNotFoundError(f"{path} is not a minilatte checkpoint folder (no ema.safetensors)")
-    return {
-        "model": load_file(path / "model.safetensors"),
-        "ema": load_file(path / "ema.safetensors"),
-        "state": torch.load(path / "state.pt", map_location="cpu", weights_only=True),
-        "config": yaml.safe_load((path / "config.yaml").read_text()),
-    }
+    return {"model": read_weights(path / "model.safetensors"), "ema": read_weights(path / "ema.safetensors"),
+            "state": _read_state(path / "state.pt"), "config": read_config(path)}
+
+
+def read_weights(file: Path) -> dict[str, torch.Tensor]:
+    """A safetensors file's tensors; a truncated or foreign file is a one-line :class:`CheckpointError`."""
+    try:
+        return load_file(file)
+    except Exception as err:     # safetensors raises its own error type for a corrupt header or data
+        raise CheckpointError(f"{file} is not a readable safetensors file ({_first_line(err)})") from None
+
+
+def read_config(folder: Path) -> dict:
+    """The run configuration saved in a checkpoint folder (a mapping)."""
+    file = Path(folder) / "config.yaml"
+    try:
+        config = yaml.safe_load(file.read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise CheckpointError(f"{file} cannot be read ({_first_line(err)})") from None
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{file} does not hold a run configuration (a YAML mapping)")
+    return config
+
+
+def _read_state(file: Path) -> dict:
+    try:
+        return torch.load(file, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise CheckpointError(f"{file} holds pickled Python objects beyond tensors; minilatte never executes them "
+                              "(torch.load weights_only=True refused the file)") from None
+    except Exception as err:     # truncated zip, wrong format
+        raise CheckpointError(f"{file} is not a readable training state ({_first_line(err)})") from None
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__
 
 
 def export_for_sampling(checkpoint: str | Path, out: str | Path) -> Path:
@@ -100,3 +181,20 @@ def resolve_checkpoint(path: str | Path) -> Path:
         if latest is not None:
             return latest
     raise FileNotFoundError(f"no minilatte checkpoint found at {str(path)!r}")
+
+
+def load_weights_into(model: torch.nn.Module, state: dict[str, torch.Tensor], source: str | Path) -> None:
+    """``model.load_state_dict(state)``; weights of another model shape are one line naming a tensor."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong = [k for k in own if k in state and own[k].shape != state[k].shape]
+    if missing or unexpected or wrong:
+        if wrong:
+            k = wrong[0]
+            detail = f"{k} is {tuple(state[k].shape)} there but {tuple(own[k].shape)} in this model"
+        else:
+            detail = f"missing {missing[0]}" if missing else f"unexpected {unexpected[0]}"
+        raise CheckpointError(f"{source} holds weights of another model ({detail}; {len(missing) + len(unexpected) + len(wrong)} "
+                              "tensors differ): use the config it was trained with")
+    model.load_state_dict(state)

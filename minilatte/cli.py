@@ -1,7 +1,8 @@
 """Command line: ``python -m minilatte <command>`` (also the ``minilatte`` console script).
 
 Commands: ``demo`` (the README's main job), ``train``, ``sample``, ``eval``, ``bench``, ``summary``. Bad input prints one
-line naming what is wrong and exits with code 2; Ctrl-C during training writes a checkpoint first.
+line naming what is wrong and exits with code 2; Ctrl-C (or SIGTERM) during training finishes the
+current step, writes a checkpoint and exits with 130 (143), so ``--resume`` continues exactly.
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ def _train(args) -> None:
 
     cfg = load_config(args.config, args.set)
     out = Path(args.out or Path("runs") / cfg.name)
-    result = train(cfg, out, resume=args.resume, progress=not args.no_progress)
+    result = train(cfg, out, resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress)
     if int(os.environ.get("RANK", "0")) != 0:      # under torchrun only rank 0 reports
         return
     print(f"trained {cfg.name} to step {result.step}: final loss {result.final_loss:.4f}")
@@ -42,9 +43,13 @@ def _train(args) -> None:
 
 def _sample(args) -> None:
     from .evaluate import generate_clips
+    from .run_folder import check_writable_file
     from .sample import load_for_sampling
     from .viz import save_gif
 
+    check_writable_file(args.out, "--out")          # before the sampling work, not after
+    if args.num_videos < 1:
+        raise ValueError(f"--num-videos={args.num_videos} must be >= 1")
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model, cfg = load_for_sampling(args.checkpoint, device)
     labels = None
@@ -78,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override one setting, e.g. --set train.steps=100 (repeatable)")
     p.add_argument("--out", help="run folder (default: runs/<config name>)")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+    p.add_argument("--overwrite", action="store_true",
+                   help="--out holds another run: move it aside (to <out>.replaced-<time>) and start afresh")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_train)
 
@@ -111,18 +118,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from .train import TrainingError, TrainingInterrupted
     try:
         args.func(args)
     except (ValueError, FileNotFoundError) as err:   # bad input: one line, no traceback, exit code 2
         print(f"minilatte: error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:                            # disk full, permissions, a file in the way
+        where = f" ({err.filename})" if err.filename else ""
+        print(f"minilatte: error: {err.strerror or err}{where}", file=sys.stderr)
+        return 2
+    except TrainingInterrupted as stop:
+        print(f"minilatte: {stop}", file=sys.stderr)
+        return 128 + stop.signum
     except KeyboardInterrupt:
         print("minilatte: interrupted", file=sys.stderr)
         return 130
-    except RuntimeError as err:
-        from .train import TrainingError
-        if isinstance(err, TrainingError):
-            print(f"minilatte: error: {err}", file=sys.stderr)
-            return 1
-        raise
+    except TrainingError as err:
+        print(f"minilatte: error: {err}", file=sys.stderr)
+        return 1
     return 0

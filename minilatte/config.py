@@ -9,6 +9,7 @@ whose one-line message names the key and what is allowed.
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from dataclasses import dataclass, field
 from importlib import resources
@@ -110,6 +111,11 @@ class RunConfig:
         except ValueError as err:
             raise ConfigError(f"model: {err}") from None
 
+    def validate(self) -> "RunConfig":
+        """Check every value and combination again (after changes made from Python); returns self."""
+        _check_consistency(self)
+        return self
+
     def to_dict(self) -> dict:
         out = dataclasses.asdict(self)
         out["model"] = {"preset": self.model.preset, **self.model.overrides}
@@ -128,7 +134,8 @@ _CHOICES = {
 
 
 def _coerce(key: str, value, annotation: str):
-    """Check ``value`` against a field's annotation string; ints are accepted where floats are."""
+    """Check ``value`` against a field's annotation string; ints are accepted where floats are, and so
+    are strings in any float notation (YAML 1.1 reads ``1e-3`` and ``3e-4`` as strings)."""
     kinds = {"int": int, "float": (int, float), "bool": bool, "str": str, "dict": dict}
     allowed = [a.strip() for a in annotation.split("|")]
     if value is None and "None" in allowed:
@@ -139,10 +146,46 @@ def _coerce(key: str, value, annotation: str):
             continue
         if isinstance(value, kind):
             return float(value) if name == "float" else value
+        if name == "float" and isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
     raise ConfigError(f"{key}={value!r} has the wrong type; expected {annotation}")
 
 
-def _build(raw: dict) -> RunConfig:
+# Allowed ranges, checked for every value however it was given (YAML file, --set, Python).
+_AT_LEAST_1 = (lambda v: v >= 1, "must be >= 1")
+_AT_LEAST_0 = (lambda v: v >= 0, "must be >= 0")
+_POSITIVE = (lambda v: v > 0, "must be > 0")
+_RANGES = {
+    "train.steps": _AT_LEAST_1, "train.batch_size": _AT_LEAST_1, "train.lr": _POSITIVE,
+    "train.weight_decay": _AT_LEAST_0, "train.warmup_steps": _AT_LEAST_0,
+    "train.ema_decay": (lambda v: 0.0 <= v < 1.0, "must be in [0, 1)"),
+    "train.grad_clip": (lambda v: v > 0, "must be > 0 (or null: no clipping)"),
+    "train.clip_start_step": _AT_LEAST_0,
+    "train.threads": (lambda v: v >= 1, "must be >= 1 (or null: chosen from the machine's load)"),
+    "train.seed": _AT_LEAST_0, "train.log_every": _AT_LEAST_1, "train.ckpt_every": _AT_LEAST_1,
+    "train.sample_every": (lambda v: v >= 0, "must be >= 0 (0: sample only at the end)"),
+    "train.num_sample_videos": _AT_LEAST_0,
+    "data.image_size": _AT_LEAST_1, "data.frame_interval": _AT_LEAST_1, "data.num_images": _AT_LEAST_0,
+    "data.length": _AT_LEAST_1, "data.num_workers": _AT_LEAST_0,
+    "diffusion.diffusion_steps": _AT_LEAST_1, "diffusion.sampling_steps": _AT_LEAST_1,
+    "diffusion.cfg_scale": (lambda v: v >= 0, "must be >= 0 (1: no guidance)"),
+    "diffusion.min_snr_gamma": (lambda v: v > 0, "must be > 0 (or null for no weighting)"),
+}
+
+
+def _check_range(key: str, value) -> None:
+    if value is None or isinstance(value, (str, bool)) or key not in _RANGES:
+        return
+    ok, allowed = _RANGES[key]
+    if not math.isfinite(value) or not ok(value):
+        raise ConfigError(f"{key}={value} {allowed}")
+
+
+def build_config(raw: dict) -> RunConfig:
+    """A validated RunConfig from a raw mapping (a parsed YAML file, or a checkpoint's saved config)."""
     if not isinstance(raw, dict):
         raise ConfigError("a config file must be a YAML mapping with sections model, data, diffusion, train")
     unknown = sorted(set(raw) - {"name", *_SECTIONS})
@@ -175,21 +218,20 @@ def _build(raw: dict) -> RunConfig:
 def _check_consistency(cfg: RunConfig) -> None:
     model = cfg.latte_config()
     t, d = cfg.train, cfg.data
-    for key, value in (("train.steps", t.steps), ("train.batch_size", t.batch_size),
-                       ("diffusion.diffusion_steps", cfg.diffusion.diffusion_steps),
-                       ("diffusion.sampling_steps", cfg.diffusion.sampling_steps),
-                       ("data.image_size", d.image_size), ("data.frame_interval", d.frame_interval)):
-        if value < 1:
-            raise ConfigError(f"{key}={value} must be >= 1")
+    for section in ("train", "data", "diffusion"):
+        for key, value in dataclasses.asdict(getattr(cfg, section)).items():
+            _check_range(f"{section}.{key}", value)
     if cfg.diffusion.sampling_steps > cfg.diffusion.diffusion_steps:
         raise ConfigError(f"diffusion.sampling_steps={cfg.diffusion.sampling_steps} must be <= "
                           f"diffusion.diffusion_steps={cfg.diffusion.diffusion_steps}")
-    if t.threads is not None and t.threads < 1:
-        raise ConfigError(f"train.threads={t.threads} must be >= 1 (or null: chosen from the machine's load)")
-    if cfg.diffusion.min_snr_gamma is not None and cfg.diffusion.min_snr_gamma <= 0:
-        raise ConfigError(f"diffusion.min_snr_gamma={cfg.diffusion.min_snr_gamma} must be > 0 (or null for no weighting)")
-    if not 0.0 <= t.ema_decay < 1.0:
-        raise ConfigError(f"train.ema_decay={t.ema_decay} must be in [0, 1)")
+    if t.batch_size > d.length and d.dataset != "folder":
+        raise ConfigError(f"train.batch_size={t.batch_size} must be <= data.length={d.length} (clips per epoch)")
+    if cfg.diffusion.cfg_scale != 1.0 and not model.num_classes:
+        raise ConfigError(f"diffusion.cfg_scale={cfg.diffusion.cfg_scale} needs a class-conditional model "
+                          "(model.num_classes > 0); use 1.0 for an unconditional one")
+    if cfg.diffusion.cfg_scale != 1.0 and not model.class_dropout_prob:
+        raise ConfigError(f"diffusion.cfg_scale={cfg.diffusion.cfg_scale} needs label dropout in training "
+                          "(model.class_dropout_prob > 0), which learns the null class guidance uses")
     if d.vae is None and d.image_size != model.input_size:
         raise ConfigError(f"data.image_size={d.image_size} must equal model input_size={model.input_size} "
                           "for pixel-space training (data.vae is empty)")
@@ -222,8 +264,18 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
         raw.setdefault(section, {})
         if not isinstance(raw[section], dict):
             raise ConfigError(f"{section} is not a config section")
-        raw[section][key] = yaml.safe_load(text)
+        try:
+            raw[section][key] = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            raise ConfigError(f"override {item!r}: the value is not valid YAML ({_yaml_problem(err)})") from None
     return raw
+
+
+def _yaml_problem(err: "yaml.YAMLError") -> str:
+    """One line from a YAML error: the problem and where."""
+    mark = getattr(err, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return where + (getattr(err, "problem", None) or str(err).splitlines()[0])
 
 
 def load_config(name_or_path: str, overrides: typing.Sequence[str] = ()) -> RunConfig:
@@ -238,6 +290,13 @@ def load_config(name_or_path: str, overrides: typing.Sequence[str] = ()) -> RunC
         if name_or_path not in names:
             raise ConfigError(f"config {name_or_path!r} is unknown; choose one of {', '.join(names)} or a .yaml path")
         text = resources.files("minilatte.configs").joinpath(f"{name_or_path}.yaml").read_text()
-    raw = yaml.safe_load(text) or {}
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config {name_or_path!r} is not valid YAML ({_yaml_problem(err)})") from None
+    raw = {} if raw is None else raw
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config {name_or_path!r} must be a YAML mapping with sections model, data, diffusion, "
+                          f"train; it holds a {type(raw).__name__}")
     raw.setdefault("name", path.stem if path.suffix else name_or_path)
-    return _build(apply_overrides(raw, list(overrides)))
+    return build_config(apply_overrides(raw, list(overrides)))

@@ -266,7 +266,10 @@ def add_eval_arguments(parser) -> None:
 
 
 def eval_command(args) -> None:
+    from .run_folder import check_writable_file
+
     metrics = parse_metrics(",".join(args.metric or ["fd-probe"]))
+    check_writable_file(args.out, "--out")          # before the sampling work, not after
     result = evaluate(args.checkpoint, metrics, num_samples=args.num_samples, seed=args.seed,
                       batch_size=args.batch_size, sampler=args.sampler, steps=args.steps, cfg_scale=args.cfg_scale,
                       num_resamples=args.num_resamples, progress=not args.no_progress)
@@ -275,6 +278,5 @@ def eval_command(args) -> None:
         print(f"{name}: {m['value']:.4g}  [{m['ci_low']:.4g}, {m['ci_high']:.4g}] 95%{ref}")
         for cls, c in m.get("per_class", {}).items():
             print(f"  {cls}: {c['value']:.3g}  [{c['ci_low']:.3g}, {c['ci_high']:.3g}]  (n={c['n']})")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out}")

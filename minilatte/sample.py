@@ -97,14 +97,11 @@ def load_for_sampling(checkpoint: str | Path, device: str | torch.device = "cpu"
     Only ``ema.safetensors`` and ``config.yaml`` are read (see :func:`minilatte.checkpoint.export_for_sampling`).
     For latent-space runs, decode the samples with ``LatentCodec.from_pretrained(cfg.data.vae)``.
     """
-    import yaml
-    from safetensors.torch import load_file
-
-    from .checkpoint import resolve_checkpoint
-    from .config import _build
+    from .checkpoint import load_weights_into, read_config, read_weights, resolve_checkpoint
+    from .config import build_config
 
     path = resolve_checkpoint(checkpoint)
-    cfg = _build(yaml.safe_load((path / "config.yaml").read_text()))
+    cfg = build_config(read_config(path))
     model = Latte(cfg.latte_config())
-    model.load_state_dict(load_file(path / "ema.safetensors"))
+    load_weights_into(model, read_weights(path / "ema.safetensors"), path / "ema.safetensors")
     return model.to(device).eval(), cfg

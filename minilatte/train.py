@@ -17,6 +17,8 @@ import copy
 import csv
 import json
 import math
+import signal
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +37,50 @@ LOG_FIELDS = ["step", "loss", "mse", "vb", "grad_norm", "lr", "steps_per_sec"]
 
 class TrainingError(RuntimeError):
     """Training cannot go on (e.g. the loss became NaN); the last good checkpoint is kept."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """SIGINT (Ctrl-C, a Jupyter interrupt) or SIGTERM stopped the run after a whole step, checkpointed."""
+
+    def __init__(self, signum: int, step: int, checkpoint: Path | None):
+        super().__init__(f"interrupted by {signal.Signals(signum).name} at step {step}; checkpoint: {checkpoint}; "
+                         "continue with --resume")
+        self.signum, self.step, self.checkpoint = signum, step, checkpoint
+
+
+class _StopRequests:
+    """While training: SIGINT/SIGTERM only ask to stop; the loop finishes its step, checkpoints, stops.
+
+    A signal landing mid-step would leave a step half-done (its noise drawn, its update not applied),
+    so a checkpoint written there could not resume exactly. A second Ctrl-C stops at once, without a
+    checkpoint (the previous one is intact). Handlers can only be set in the main thread; elsewhere
+    signals keep their usual effect.
+    """
+
+    def __init__(self):
+        self.signum: int | None = None
+        self._previous: dict = {}
+
+    def _handle(self, signum, frame):
+        if self.signum is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signum = signum
+
+    def __enter__(self) -> "_StopRequests":
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def _ignore_stop_signals(worker_id: int) -> None:
+    """DataLoader workers leave SIGINT/SIGTERM to the training process (they exit with it)."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
 
 
 class StepBatchSampler(Sampler):
@@ -179,7 +225,7 @@ class Trainer:
                  progress: bool = True):
         self.cfg, self.out_dir, self.progress = cfg, Path(out_dir), progress
         self.ctx = ctx or setup_distributed()
-        t = cfg.train
+        t = cfg.validate().train
         self.latte_cfg = cfg.latte_config()
         # Measured, not assumed: bf16 only where it is native and faster; CPU threads that the
         # machine's other work leaves free (see minilatte/runtime.py).
@@ -237,13 +283,32 @@ class Trainer:
         return self.out_dir / "checkpoints"
 
     def resume(self) -> bool:
-        """Load the newest complete checkpoint of ``out_dir``; False when there is none."""
-        path = ckpt.latest_checkpoint(self.ckpt_dir)
-        if path is None:
-            return False
+        """Load the newest complete and readable checkpoint of ``out_dir``; False when there is none.
+
+        An unreadable checkpoint (truncated file, foreign format) is renamed ``unreadable-step_…``
+        and the next older one is tried, saying so.
+        """
         from torch.distributed.checkpoint.state_dict import StateDictOptions, set_state_dict
 
-        saved = ckpt.load_checkpoint(path)
+        saved, unreadable = None, []
+        for path in reversed(ckpt.list_checkpoints(self.ckpt_dir)):
+            try:
+                saved = ckpt.load_checkpoint(path)
+                break
+            except ckpt.CheckpointError as err:
+                barrier(self.ctx)              # every process has tried this one before it is moved
+                if self.ctx.is_main:
+                    aside = ckpt.set_aside_unreadable(path)
+                    print(f"{err}; renamed it {aside.name} and trying the previous checkpoint")
+                unreadable.append(path.name)
+                barrier(self.ctx)
+        if saved is None and unreadable:
+            raise ckpt.CheckpointError(f"no readable checkpoint left in {self.ckpt_dir} ({', '.join(unreadable)} "
+                                       f"set aside as {ckpt.UNREADABLE_PREFIX}*); nothing to resume")
+        if saved is None:
+            if self.ctx.is_main:
+                self._truncate_log(0)          # rows of a run that died before its first checkpoint
+            return False
         # Full (unsharded) state dicts in, whatever the wrapping: the same call serves 1 process, DDP and FSDP.
         set_state_dict(self.model, self.opt, model_state_dict=saved["model"],
                        optim_state_dict=saved["state"]["optimizer"], options=StateDictOptions(full_state_dict=True))
@@ -351,6 +416,7 @@ class Trainer:
         # Its own generator: starting a loader must not draw from the global RNG that a resumed run restores.
         return DataLoader(EpochIndexed(self.dataset), batch_sampler=sampler, num_workers=d.num_workers,
                           pin_memory=self.ctx.device.type == "cuda", persistent_workers=d.num_workers > 0,
+                          worker_init_fn=_ignore_stop_signals if d.num_workers else None,
                           generator=torch.Generator().manual_seed(t.seed))
 
     def run(self) -> TrainResult:
@@ -362,46 +428,63 @@ class Trainer:
         sums, count, last_log, good_ckpt = None, 0, time.perf_counter(), ckpt.latest_checkpoint(self.ckpt_dir)
         final_loss, samples = float("nan"), None
         bar = self._progress_bar()
-        try:
-            for batch in self.loader():
-                out = self.train_step(batch)
-                sums = out if sums is None else {k: sums[k] + v for k, v in out.items()}
-                count += 1
-                at_log = self.step % t.log_every == 0 or self.step == t.steps
-                at_ckpt = self.step % t.ckpt_every == 0 or self.step == t.steps
-                if at_log or at_ckpt:   # the only host-device syncs of the loop
-                    means = {k: all_reduce_mean(v / count, self.ctx).item() for k, v in sums.items()}
-                    if not all(math.isfinite(v) for v in means.values()):
-                        raise TrainingError(f"loss became {means['loss']} by step {self.step}; stopped. Last good "
-                                            f"checkpoint: {good_ckpt or 'none'}. Try a lower train.lr or train.grad_clip")
-                    now = time.perf_counter()
-                    row = {"step": self.step, **{k: f"{v:.6g}" for k, v in means.items()},
-                           "lr": f"{self.opt.param_groups[0]['lr']:.3g}", "steps_per_sec": f"{count / (now - last_log):.3f}"}
-                    final_loss, sums, count, last_log = means["loss"], None, 0, now
-                    if self.ctx.is_main:
-                        self._write_log([row])
-                        self._tensorboard(means)
+        with _StopRequests() as stop:
+            try:
+                for batch in self.loader():
+                    out = self.train_step(batch)
+                    sums = out if sums is None else {k: sums[k] + v for k, v in out.items()}
+                    count += 1
+                    at_log = self.step % t.log_every == 0 or self.step == t.steps
+                    at_ckpt = self.step % t.ckpt_every == 0 or self.step == t.steps
+                    if at_log or at_ckpt:   # the only host-device syncs of the loop
+                        means = {k: all_reduce_mean(v / count, self.ctx).item() for k, v in sums.items()}
+                        if not all(math.isfinite(v) for v in means.values()):
+                            raise TrainingError(f"loss became {means['loss']} by step {self.step}; stopped. Last "
+                                                f"good checkpoint: {good_ckpt or 'none'}. Try a lower train.lr, or "
+                                                "set train.grad_clip (e.g. 1.0)")
+                        now = time.perf_counter()
+                        row = {"step": self.step, **{k: f"{v:.6g}" for k, v in means.items()},
+                               "lr": f"{self.opt.param_groups[0]['lr']:.3g}",
+                               "steps_per_sec": f"{count / (now - last_log):.3f}"}
+                        final_loss, sums, count, last_log = means["loss"], None, 0, now
+                        if self.ctx.is_main:
+                            self._write_log([row])
+                            self._tensorboard(means)
+                        if bar is not None:
+                            bar.set_postfix(loss=f"{final_loss:.4f}")
+                    if at_ckpt:
+                        good_ckpt = self.save()
+                        if self.ctx.is_main:
+                            from .viz import plot_loss_curve
+                            plot_loss_curve(self.log_path, self.out_dir / "loss.png")
                     if bar is not None:
-                        bar.set_postfix(loss=f"{final_loss:.4f}")
-                if at_ckpt:
-                    good_ckpt = self.save()
-                    if self.ctx.is_main:
-                        from .viz import plot_loss_curve
-                        plot_loss_curve(self.log_path, self.out_dir / "loss.png")
-                if t.sample_every and self.step % t.sample_every == 0 and self.step != t.steps:
-                    self.write_samples()
+                        bar.update(1)
+                    if self._stop_requested(stop, at_log):
+                        path = good_ckpt if at_ckpt else self.save()
+                        raise TrainingInterrupted(stop.signum or signal.SIGINT, self.step, path)
+                    if t.sample_every and self.step % t.sample_every == 0 and self.step != t.steps:
+                        self.write_samples()
+            except TrainingInterrupted:
+                raise
+            except KeyboardInterrupt:
+                if self.ctx.is_main:
+                    print(f"\nstopped at once during step {self.step + 1}: not checkpointed; the newest "
+                          f"checkpoint is {ckpt.latest_checkpoint(self.ckpt_dir)}")
+                raise
+            finally:
                 if bar is not None:
-                    bar.update(1)
-        except KeyboardInterrupt:
-            if self.ctx.is_main:
-                print(f"\ninterrupted at step {self.step}: writing a checkpoint before exiting")
-            self.save()
-            raise
-        finally:
-            if bar is not None:
-                bar.close()
+                    bar.close()
         samples = self.write_samples()
         return TrainResult(self.out_dir, self.step, final_loss, ckpt.latest_checkpoint(self.ckpt_dir), samples)
+
+    def _stop_requested(self, stop: _StopRequests, at_log: bool) -> bool:
+        """Has a stop signal arrived? Processes of a distributed run agree at log steps (a sync they make anyway)."""
+        if not self.ctx.distributed:
+            return stop.signum is not None
+        if not at_log:
+            return False
+        flag = torch.tensor(float(stop.signum is not None), device=self.ctx.device)
+        return all_reduce_mean(flag, self.ctx).item() > 0
 
     def _progress_bar(self):
         if not (self.progress and self.ctx.is_main):
@@ -426,10 +509,22 @@ class Trainer:
         return save_gif(videos, self.out_dir / "samples" / f"step_{self.step:07d}.gif")
 
 
-def train(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progress: bool = True) -> TrainResult:
-    """Train ``cfg`` into ``out_dir`` (``resume=True`` continues from its newest checkpoint)."""
+def train(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progress: bool = True,
+          overwrite: bool = False) -> TrainResult:
+    """Train ``cfg`` into ``out_dir``.
+
+    A folder that already holds a run needs ``resume=True`` (continue from its newest checkpoint; the
+    model and data settings must match) or ``overwrite=True`` (move the old run aside); see
+    :mod:`minilatte.run_folder`.
+    """
+    from .run_folder import prepare_run_folder
+
     ctx = setup_distributed()
     try:
+        for note in prepare_run_folder(out_dir, cfg.validate(), resume, overwrite, ctx.is_main):
+            if ctx.is_main:
+                print(note)
+        barrier(ctx)
         trainer = Trainer(cfg, out_dir, ctx, progress=progress)
         if resume and trainer.resume() and ctx.is_main and progress:
             print(f"resuming from step {trainer.step} ({trainer.ckpt_dir})")
