@@ -185,6 +185,12 @@ def resolve_checkpoint(path: str | Path) -> Path:
 
 def load_weights_into(model: torch.nn.Module, state: dict[str, torch.Tensor], source: str | Path) -> None:
     """``model.load_state_dict(state)``; weights of another model shape are one line naming a tensor."""
+    check_weights_fit(model, state, source)
+    model.load_state_dict(state)
+
+
+def check_weights_fit(model: torch.nn.Module, state: dict[str, torch.Tensor], source: str | Path) -> None:
+    """A one-line :class:`CheckpointError` unless ``state`` has exactly ``model``'s tensor names and shapes."""
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
@@ -197,4 +203,3 @@ def load_weights_into(model: torch.nn.Module, state: dict[str, torch.Tensor], so
             detail = f"missing {missing[0]}" if missing else f"unexpected {unexpected[0]}"
         raise CheckpointError(f"{source} holds weights of another model ({detail}; {len(missing) + len(unexpected) + len(wrong)} "
                               "tensors differ): use the config it was trained with")
-    model.load_state_dict(state)

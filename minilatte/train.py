@@ -309,6 +309,7 @@ class Trainer:
             if self.ctx.is_main:
                 self._truncate_log(0)          # rows of a run that died before its first checkpoint
             return False
+        ckpt.check_weights_fit(self.ema, saved["model"], path / "model.safetensors")   # the EMA: an unwrapped copy
         # Full (unsharded) state dicts in, whatever the wrapping: the same call serves 1 process, DDP and FSDP.
         set_state_dict(self.model, self.opt, model_state_dict=saved["model"],
                        optim_state_dict=saved["state"]["optimizer"], options=StateDictOptions(full_state_dict=True))
