@@ -57,7 +57,8 @@ class DiffusionSection:
     min_snr_gamma: float | None = None   # Min-SNR loss weighting (e.g. 5); None = unweighted (paper)
 
     def build(self, timestep_respacing: str = ""):
-        """The diffusion these settings describe: ``""`` for training, ``"250"`` / ``"ddim50"`` for sampling."""
+        """The diffusion these settings describe: ``""`` for training, ``"250"`` for sampling
+        (DDPM and DDIM alike, as the official sampler respaces)."""
         from .diffusion import create_diffusion
         return create_diffusion(timestep_respacing=timestep_respacing, noise_schedule=self.noise_schedule,
                                 learn_sigma=self.learn_sigma, predict_xstart=self.prediction == "x_start",

@@ -133,7 +133,12 @@ def evaluate_videos(real: torch.Tensor, fake: torch.Tensor, metrics=("fd-probe",
     from .metrics.fvd import MIN_FRAMES
     from .metrics.probe import CLASS_OFFSETS, FRAME_DIM
 
+    from .metrics import check_matching_clips
+
     metrics = parse_metrics(metrics)
+    check_matching_clips(real, fake, layout="NFCHW")
+    if reference is not None:
+        check_matching_clips(real, reference, layout="NFCHW")
     results: dict = {}
     if "fvd" in metrics:
         from .metrics import load_i3d

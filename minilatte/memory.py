@@ -56,7 +56,7 @@ def parameter_parts(cfg: LatteConfig) -> dict[str, list[tuple[int, ...]]]:
     outside: list[tuple[int, ...]] = [(D, C, *kernel), (D,)]                     # x_embedder.proj
     outside += linear(D, FREQUENCY_SIZE) + linear(D, D)                          # t_embedder.mlp
     if cfg.num_classes:
-        outside.append((cfg.num_classes + 1, D))                                 # label table + null class
+        outside.append((cfg.label_table_rows, D))                                # label table (+ null class)
     out = cfg.tubelet_stride * p * p * cfg.out_channels
     outside += linear(out, D) + (linear(2 * D, D) if adaln else [(D,), (D,)])    # final layer
     branches, attentions = (3, 2) if cfg.variant == 3 else (2, 1)
@@ -120,7 +120,7 @@ def _matrix_numel(cfg: LatteConfig) -> tuple[int, int]:
     block = sum(math.prod(s) for s in parts["block"] if len(s) > 1)
     outside = sum(math.prod(s) for s in parts["outside"] if len(s) > 1)
     if cfg.num_classes:                      # an embedding lookup is not cast
-        outside -= (cfg.num_classes + 1) * cfg.hidden_size
+        outside -= cfg.label_table_rows * cfg.hidden_size
     # The first timestep Linear's input needs no gradient, so its (cast) weight is not kept.
     outside -= cfg.hidden_size * FREQUENCY_SIZE
     return block, outside

@@ -71,7 +71,7 @@ X, T, Y = torch.randn(B, F, C, S, S), torch.tensor([1, 500]), torch.tensor([0, 4
     (dict(y=None), ValueError, "y \\(class labels\\) is required"),
     (dict(y=torch.tensor([0, 1, 2])), ValueError, "y must have shape \\(B,\\) = \\(2,\\)"),
     (dict(y=torch.tensor([0.0, 1.0])), TypeError, "y must have an integer dtype"),
-    (dict(y=torch.tensor([0, 6])), ValueError, "y holds labels in \\[0, 6\\] but must be in \\[0, 5\\]"),
+    (dict(y=torch.tensor([0, 6])), ValueError, "y holds labels in \\[0, 6\\] but must be in \\[0, 4\\], or 5 for the null class"),
     (dict(y=torch.tensor([-1, 0])), ValueError, "y holds labels in \\[-1, 0\\]"),
     (dict(num_images=1.0), TypeError, "num_images must be an int"),
     (dict(num_images=F), ValueError, "num_images=4 must be in \\[0, 3\\]"),

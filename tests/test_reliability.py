@@ -343,3 +343,10 @@ def test_settings_changed_from_python_are_checked_too(tmp_path):
     cfg.train.warmup_steps = -3
     with pytest.raises(ConfigError, match="train.warmup_steps=-3 must be >= 0"):
         train(cfg, tmp_path, progress=False)
+
+
+def test_evaluating_clip_sets_of_different_length_is_refused():
+    from minilatte.evaluate import evaluate_videos
+    real, fake = torch.zeros(4, 8, 3, 16, 16), torch.zeros(4, 4, 3, 16, 16)
+    with pytest.raises(ValueError, match="real and fake clips differ in shape"):
+        evaluate_videos(real, fake, ["fd-probe"], dataset="shapes")

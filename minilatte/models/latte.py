@@ -283,5 +283,7 @@ def _check_labels(name: str, labels: torch.Tensor, top: int, cfg: LatteConfig) -
     if low < 0 or high >= top:
         null = (f"; {cfg.num_classes} (the null class) is allowed only as the unconditional half of a "
                 "CFG batch of a model with class_dropout_prob > 0" if top == cfg.num_classes else "")
-        raise ValueError(f"{name} holds labels in [{low}, {high}] but must be in [0, {top - 1}] "
+        allowed = (f"[0, {cfg.num_classes - 1}], or {cfg.num_classes} for the null class (classifier-free guidance)"
+                   if top > cfg.num_classes else f"[0, {top - 1}]")
+        raise ValueError(f"{name} holds labels in [{low}, {high}] but must be in {allowed} "
                          f"(num_classes={cfg.num_classes}){null}")
