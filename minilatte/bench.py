@@ -45,6 +45,7 @@ import torch
 from .flops import forward_flops
 from .memory import measure_saved_bytes
 from .models import Latte, LatteConfig
+from .testing import randomize_
 
 CAPTION_CHANNELS = 8
 # Nominal dense peaks (FLOP/s) for MFU on GPUs; None where unknown.
@@ -85,7 +86,7 @@ def build_minilatte(size: BenchSize, device: str = "cpu", seed: int = 0) -> Latt
     """minilatte at ``size``, every parameter drawn N(0, 0.02) (a fresh adaLN-Zero model is all zeros)."""
     torch.manual_seed(seed)
     model = Latte(size.latte_config())
-    _randomize(model)
+    randomize_(model, std=0.02)
     return model.to(device).train()
 
 
@@ -104,14 +105,8 @@ def build_diffusers(size: BenchSize, device: str = "cpu", seed: int = 0) -> torc
         cross_attention_dim=None, attention_bias=True, sample_size=size.input_size, patch_size=size.patch_size,
         activation_fn="gelu-approximate", norm_type="ada_norm_single", norm_elementwise_affine=False,
         norm_eps=1e-6, caption_channels=CAPTION_CHANNELS, video_length=size.num_frames)
-    _randomize(model)
+    randomize_(model, std=0.02)
     return model.to(device).train()
-
-
-def _randomize(model: torch.nn.Module) -> None:
-    with torch.no_grad():
-        for p in model.parameters():
-            p.normal_(0, 0.02)
 
 
 def _inputs(size: BenchSize, device: str, seed: int = 0) -> dict:

@@ -180,6 +180,12 @@ def learning_rate(tc, step: int) -> float:
     return lr
 
 
+def ema_decay(step: int, decay: float, warmup: bool) -> float:
+    """The EMA decay of update ``step`` (0-based): ``decay``, or with warm-up (``train.ema_warmup``)
+    min(decay, (1 + step)/(10 + step)), so that the EMA of a short run soon forgets the untrained start."""
+    return min(decay, (1 + step) / (10 + step)) if warmup else decay
+
+
 @torch.no_grad()
 def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
     """ema ← decay · ema + (1 − decay) · model, parameter by parameter.
@@ -403,8 +409,7 @@ class Trainer:
             for group in self.opt.param_groups:
                 group["lr"] = learning_rate(tc, self.step)
         self.opt.step()
-        decay = min(tc.ema_decay, (1 + self.step) / (10 + self.step)) if tc.ema_warmup else tc.ema_decay
-        update_ema(self.ema, self.model, decay)
+        update_ema(self.ema, self.model, ema_decay(self.step, tc.ema_decay, tc.ema_warmup))
         self.step += 1
         return {"loss": loss.detach(), "mse": losses["mse"].mean().detach(), "vb": losses["vb"].mean().detach(),
                 "grad_norm": _full(grad_norm.detach())}

@@ -7,13 +7,14 @@ from einops import repeat
 from minilatte.checks.joint import check_frame_labels, check_influence_mask
 from minilatte.checks.scaling import check_attention_flops, check_block_parameters
 from minilatte.checks.training import check_adamw_step, check_ema_init_weight, check_x0_from_prediction
+from minilatte.train import ema_decay
 
 
 # ---------------------------------------------------------------- 07 training
 def ema_init_weight(num_steps, decay, warmup):
     weight = 1.0
     for k in range(num_steps):
-        weight *= min(decay, (1 + k) / (10 + k)) if warmup else decay
+        weight *= ema_decay(k, decay, warmup)
     return weight
 
 

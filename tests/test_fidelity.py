@@ -6,7 +6,7 @@ re-statement of that rule written here.
 import pytest
 import torch
 
-from conftest import randomize_
+from minilatte.testing import randomize_
 from minilatte.config import DiffusionSection
 from minilatte.convert import export_official_latte, load_official_latte
 from minilatte.diffusion import space_timesteps

@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 
 from ..models import create_latte
+from ..testing import ZERO_INIT, randomize_
 from .core import assert_equal, call, passed, seeded
 
 
@@ -38,10 +39,7 @@ def check_influence_mask(influence_mask) -> None:
     """
     torch.manual_seed(0)
     model = create_latte("Latte-Nano/2", num_frames=3, input_size=4, in_channels=2).eval()
-    with torch.no_grad():   # a fresh adaLN-Zero model outputs exactly 0: wake up the zero-initialised layers
-        for name, p in model.named_parameters():
-            if "adaLN_modulation" in name or "final_layer.linear" in name:
-                p.normal_(0, 0.05)
+    randomize_(model, only=ZERO_INIT)   # a fresh adaLN-Zero model outputs exactly 0
     x = torch.randn(1, 5, 2, 4, 4, generator=seeded(12))
     measured = measured_influence(model, x, torch.tensor([300]), num_images=2)
     cases = [(3, 2, measured), (4, 3, _influence(4, 3)), (16, 8, _influence(16, 8)), (2, 1, _influence(2, 1))]

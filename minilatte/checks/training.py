@@ -6,14 +6,15 @@ import math
 import torch
 
 from ..diffusion import create_diffusion
+from ..train import ema_decay
 from .core import assert_close, assert_equal, call, passed, seeded
 
 
 def _ema_init_weight(num_steps: int, decay: float, warmup: bool) -> float:
-    """Π_k d_k over the updates k = 0 … num_steps − 1, d_k = min(decay, (1+k)/(10+k)) with warm-up."""
+    """Π_k d_k over the updates k = 0 … num_steps − 1, d_k as minilatte's trainer uses it (:func:`ema_decay`)."""
     weight = 1.0
     for k in range(num_steps):
-        weight *= min(decay, (1 + k) / (10 + k)) if warmup else decay
+        weight *= ema_decay(k, decay, warmup)
     return weight
 
 
