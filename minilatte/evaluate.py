@@ -27,6 +27,10 @@ from pathlib import Path
 
 import torch
 
+from .data.synthetic import SYNTHETIC
+from .sample import generate_clips, load_for_sampling
+from .train import clip_dataset
+
 METRICS = ("fvd", "fd-probe", "fd-frame", "kid", "acc")
 PROBE_METRICS = ("fd-probe", "fd-frame", "kid", "acc")
 REAL_SEED_OFFSET = 1_000_003     # real clips come from seeds training never used
@@ -55,51 +59,15 @@ def wilson_interval(hits: int, total: int, level: float = 0.95) -> tuple[float, 
 
 def real_clips(cfg, num_samples: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``num_samples`` real clips (N, F, C, H, W) in [-1, 1] like the run's training data, and their labels."""
-    from .data import synthetic_dataset
-    from .data.synthetic import SYNTHETIC
-
-    latte_cfg = cfg.latte_config()
     if cfg.data.dataset in SYNTHETIC:
-        ds = synthetic_dataset(cfg.data.dataset, num_frames=latte_cfg.num_frames, image_size=cfg.data.image_size,
-                               seed=cfg.train.seed + REAL_SEED_OFFSET + seed, length=num_samples)
+        ds = clip_dataset(cfg, seed=cfg.train.seed + REAL_SEED_OFFSET + seed, length=num_samples)
     else:
-        from .train import clip_dataset
-        ds = clip_dataset(cfg, latte_cfg)
+        ds = clip_dataset(cfg)
         if len(ds) < num_samples:
             raise ValueError(f"the run's dataset has {len(ds)} clips, fewer than num_samples={num_samples}")
     items = [ds[i] for i in range(num_samples)]
     labels = torch.tensor([it["label"] for it in items]) if "label" in items[0] else None
     return torch.stack([it["video"] for it in items]), labels
-
-
-def generate_clips(model, cfg, num_samples: int, seed: int = 0, batch_size: int = 64, sampler: str | None = None,
-                   steps: int | None = None, cfg_scale: float | None = None, progress: bool = True,
-                   labels: torch.Tensor | None = None):
-    """``num_samples`` sampled clips (N, F, C, H, W) in [-1, 1], decoded to pixels for latent-space runs,
-    and the class labels asked for (or None).
-
-    Class-conditional models get ``labels``, by default the classes in turn (0, 1, …, K−1, 0, …), so
-    every class is equally represented. One generator seeded by ``seed`` drives all batches.
-    """
-    from .sample import sample_videos
-
-    device = next(model.parameters()).device
-    k = model.config.num_classes
-    if labels is None and k:
-        labels = torch.arange(num_samples) % k
-    generator = torch.Generator(device).manual_seed(seed)
-    codec = None
-    if cfg.data.vae:
-        from .vae import LatentCodec
-        codec = LatentCodec.from_pretrained(cfg.data.vae).to(device)
-    out = []
-    for s in range(0, num_samples, batch_size):
-        n = min(batch_size, num_samples - s)
-        videos = sample_videos(model, cfg.diffusion, n, labels=None if labels is None else labels[s:s + n],
-                               sampler=sampler, steps=steps, cfg_scale=cfg_scale, generator=generator,
-                               progress=progress, clip_denoised=not cfg.data.vae)
-        out.append((codec.decode(videos) if codec else videos).clamp(-1, 1).cpu())
-    return torch.cat(out), labels
 
 
 def _batched(fn, videos: torch.Tensor | None, batch_size: int = 256):
@@ -227,7 +195,6 @@ def evaluate(checkpoint: str | Path, metrics=("fd-probe",), num_samples: int | N
     {"metrics": {name: {"value", "ci_low", "ci_high", ...}}}.
     """
     from .checkpoint import resolve_checkpoint
-    from .sample import load_for_sampling
 
     metrics = parse_metrics(metrics)
     num_samples = num_samples or default_num_samples(metrics)

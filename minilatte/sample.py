@@ -5,8 +5,10 @@ from pathlib import Path
 
 import torch
 
-from .config import DiffusionSection
+from .checkpoint import load_weights_into, read_config, read_weights, resolve_checkpoint
+from .config import DiffusionSection, RunConfig, build_config
 from .models import Latte
+from .vae import LatentCodec
 
 
 def sampling_diffusion(d: DiffusionSection, sampler: str | None = None, steps: int | None = None):
@@ -91,15 +93,40 @@ def sample_videos(model: Latte, d: DiffusionSection, num_videos: int, labels: to
     return out[:num_videos]
 
 
+@torch.no_grad()
+def generate_clips(model: Latte, cfg: RunConfig, num_samples: int, seed: int = 0, batch_size: int = 64,
+                   sampler: str | None = None, steps: int | None = None, cfg_scale: float | None = None,
+                   progress: bool = True, labels: torch.Tensor | None = None, codec: LatentCodec | None = None):
+    """``num_samples`` sampled clips (N, F, C, H, W) in [-1, 1], decoded to pixels for latent-space runs,
+    and the class labels asked for (or None): sampling as the run ``cfg`` configures it, then decoding.
+
+    Class-conditional models get ``labels``, by default the classes in turn (0, 1, …, K−1, 0, …), so
+    every class is equally represented. One generator seeded by ``seed`` drives all batches. Latent
+    samples are decoded by ``codec``, by default the run's VAE (``data.vae``) loaded here.
+    """
+    device = next(model.parameters()).device
+    num_classes = model.config.num_classes
+    if labels is None and num_classes:
+        labels = torch.arange(num_samples) % num_classes
+    generator = torch.Generator(device).manual_seed(seed)
+    if cfg.data.vae and codec is None:
+        codec = LatentCodec.from_pretrained(cfg.data.vae).to(device)
+    out = []
+    for start in range(0, num_samples, batch_size):
+        n = min(batch_size, num_samples - start)
+        videos = sample_videos(model, cfg.diffusion, n, labels=None if labels is None else labels[start:start + n],
+                               sampler=sampler, steps=steps, cfg_scale=cfg_scale, generator=generator,
+                               progress=progress, clip_denoised=not cfg.data.vae)
+        out.append((codec.decode(videos) if cfg.data.vae else videos).clamp(-1, 1).cpu())
+    return torch.cat(out), labels
+
+
 def load_for_sampling(checkpoint: str | Path, device: str | torch.device = "cpu"):
     """(EMA model, RunConfig) of a checkpoint: a run folder, a checkpoint folder, or an exported one.
 
     Only ``ema.safetensors`` and ``config.yaml`` are read (see :func:`minilatte.checkpoint.export_for_sampling`).
     For latent-space runs, decode the samples with ``LatentCodec.from_pretrained(cfg.data.vae)``.
     """
-    from .checkpoint import load_weights_into, read_config, read_weights, resolve_checkpoint
-    from .config import build_config
-
     path = resolve_checkpoint(checkpoint)
     cfg = build_config(read_config(path))
     model = Latte(cfg.latte_config())

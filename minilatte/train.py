@@ -29,8 +29,13 @@ from torch.utils.data import DataLoader, Sampler
 from . import checkpoint as ckpt
 from . import runtime
 from .config import ConfigError, RunConfig
+from .data import JointImageVideo, VideoFolder, synthetic_dataset
 from .distributed import DistContext, all_reduce_mean, barrier, cleanup, setup_distributed
+from .latent_cache import LatentClips, build_latent_cache
 from .models import Latte
+from .sample import generate_clips
+from .vae import LatentCodec
+from .viz import plot_loss_curve, save_gif
 
 LOG_FIELDS = ["step", "loss", "mse", "vb", "grad_norm", "lr", "steps_per_sec"]
 
@@ -132,29 +137,25 @@ class EpochIndexed(torch.utils.data.Dataset):
         return self.dataset[index]
 
 
-def clip_dataset(cfg: RunConfig, latte_cfg) -> torch.utils.data.Dataset:
-    """The config's clips in pixels: a synthetic dataset or a folder of videos."""
-    from .data import synthetic_dataset
+def clip_dataset(cfg: RunConfig, *, seed: int | None = None, length: int | None = None) -> torch.utils.data.Dataset:
+    """The config's clips in pixels: a synthetic dataset or a folder of videos.
 
-    d = cfg.data
+    ``seed`` (default ``train.seed``) drives synthetic clips and random crops; ``length`` (default
+    ``data.length``) is the number of synthetic clips.
+    """
+    d, num_frames = cfg.data, cfg.latte_config().num_frames
+    seed = cfg.train.seed if seed is None else seed
     if d.dataset == "folder":
-        from .data import VideoFolder
-        return VideoFolder(d.root, num_frames=latte_cfg.num_frames, frame_interval=d.frame_interval,
-                           image_size=d.image_size, layout=d.layout, seed=cfg.train.seed)
-    return synthetic_dataset(d.dataset, num_frames=latte_cfg.num_frames, image_size=d.image_size,
-                             seed=cfg.train.seed, length=d.length)
+        return VideoFolder(d.root, num_frames=num_frames, frame_interval=d.frame_interval,
+                           image_size=d.image_size, layout=d.layout, seed=seed)
+    return synthetic_dataset(d.dataset, num_frames=num_frames, image_size=d.image_size, seed=seed,
+                             length=d.length if length is None else length)
 
 
-def build_dataset(cfg: RunConfig, latte_cfg) -> torch.utils.data.Dataset:
+def build_dataset(cfg: RunConfig) -> torch.utils.data.Dataset:
     """What training reads: pixel clips or cached latents, plus appended images for joint training."""
-    from .data import JointImageVideo
-
     d = cfg.data
-    if d.latent_cache:
-        from .latent_cache import LatentClips
-        ds = LatentClips(d.latent_cache, seed=cfg.train.seed)
-    else:
-        ds = clip_dataset(cfg, latte_cfg)
+    ds = LatentClips(d.latent_cache, seed=cfg.train.seed) if d.latent_cache else clip_dataset(cfg)
     return JointImageVideo(ds, num_images=d.num_images, seed=cfg.train.seed) if d.num_images else ds
 
 
@@ -246,14 +247,12 @@ class Trainer:
         self.diffusion = cfg.diffusion.build()            # all training timesteps
         self.codec = None
         if cfg.data.vae:   # latent diffusion: a frozen VAE encodes frames (on the fly, or once into a cache)
-            from .vae import LatentCodec
             self.codec = LatentCodec.from_pretrained(cfg.data.vae).to(self.ctx.device)
         if cfg.data.latent_cache and self.ctx.is_main:
-            from .latent_cache import build_latent_cache
-            build_latent_cache(clip_dataset(cfg, self.latte_cfg), self.codec, cfg.data.vae, cfg.data.latent_cache,
+            build_latent_cache(clip_dataset(cfg), self.codec, cfg.data.vae, cfg.data.latent_cache,
                                progress=progress)
         barrier(self.ctx)
-        self.dataset = build_dataset(cfg, self.latte_cfg)
+        self.dataset = build_dataset(cfg)
         self.encode_batches = self.codec is not None and not cfg.data.latent_cache
         # Timesteps and noise come from one generator seeded alike on every process: each process
         # draws the whole global batch and keeps its slice, so N processes equal one.
@@ -461,7 +460,6 @@ class Trainer:
                     if at_ckpt:
                         good_ckpt = self.save()
                         if self.ctx.is_main:
-                            from .viz import plot_loss_curve
                             plot_loss_curve(self.log_path, self.out_dir / "loss.png")
                     if bar is not None:
                         bar.update(1)
@@ -503,15 +501,7 @@ class Trainer:
         n = self.cfg.train.num_sample_videos
         if not n or not self.ctx.is_main:
             return None
-        from .sample import sample_videos
-        from .viz import save_gif
-        gen = torch.Generator(self.ctx.device).manual_seed(self.cfg.train.seed)
-        labels = (torch.arange(n, device=self.ctx.device) % self.latte_cfg.num_classes
-                  if self.latte_cfg.num_classes else None)
-        videos = sample_videos(self.ema, self.cfg.diffusion, n, labels=labels, generator=gen, progress=False,
-                               clip_denoised=self.codec is None)
-        if self.codec is not None:
-            videos = self.codec.decode(videos)
+        videos, _ = generate_clips(self.ema, self.cfg, n, seed=self.cfg.train.seed, progress=False, codec=self.codec)
         return save_gif(videos, self.out_dir / "samples" / f"step_{self.step:07d}.gif")
 
 
