@@ -6,9 +6,9 @@ Per GPU, a training step holds::
     +  EMA copy (fp32, full on every process: see train.update_ema)
     +  activations saved for backward (∝ batch)  +  communication buffers  +  CUDA context
 
-* **Parameters and optimizer state are exact**: :func:`parameter_shapes` lists every trainable tensor
-  of the model from the config, and the test builds the model and its AdamW state on the *meta*
-  device (no memory) and compares bytes.
+* **Parameters and optimizer state are exact**: :func:`parameter_shapes` reads every trainable tensor
+  from ``Latte(cfg)`` built on the *meta* device (shapes without memory), and the test builds the
+  model's AdamW state there too and compares bytes.
 * **Activations** are modelled tensor by tensor (what each op keeps for backward, see
   :func:`block_activation_bytes`) and checked against :func:`measure_saved_bytes`, which counts the
   bytes autograd really saves (``torch.autograd.graph.saved_tensors_hooks``; exact and device-free,
@@ -25,12 +25,15 @@ Axes: B batch (videos per GPU), T tokens, D width, H MLP width, h heads.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
 import torch
 
-from .models import LatteConfig
+from .config import load_config
+from .models import Latte, LatteConfig
+from .models.latte import block_axes
 
 GiB = 1024 ** 3
 FREQUENCY_SIZE = 256           # timestep sinusoid width (TimestepEmbedder)
@@ -41,35 +44,27 @@ STRATEGIES = ("ddp", "fsdp")
 
 
 # ---------------------------------------------------------------------------------------------- parameters
-def parameter_parts(cfg: LatteConfig) -> dict[str, list[tuple[int, ...]]]:
-    """Shapes of the trainable tensors of ``Latte(cfg)``: ``outside`` the blocks and of one ``block``.
+@functools.lru_cache(maxsize=64)
+def parameter_parts(cfg: LatteConfig) -> dict[str, tuple[tuple[int, ...], ...]]:
+    """Shapes of the trainable tensors of ``Latte(cfg)``: ``outside`` the blocks, ``blocks`` (all of
+    them, in order) and ``block`` (the largest one), read from the model built on the meta device.
 
-    (The frozen sin-cos tables are buffers, not parameters.)
+    A meta-device model has shapes but no storage, so this costs no memory at any size. (The frozen
+    sin-cos tables are buffers, not parameters.)
     """
-    D, H, C, p = cfg.hidden_size, int(cfg.hidden_size * cfg.mlp_ratio), cfg.in_channels, cfg.patch_size
-    adaln = cfg.conditioning == "s-adaln"
-
-    def linear(out_features: int, in_features: int) -> list[tuple[int, ...]]:
-        return [(out_features, in_features), (out_features,)]
-
-    kernel = (p, p) if cfg.patch_embedding == "uniform" else (cfg.tubelet_stride, p, p)
-    outside: list[tuple[int, ...]] = [(D, C, *kernel), (D,)]                     # x_embedder.proj
-    outside += linear(D, FREQUENCY_SIZE) + linear(D, D)                          # t_embedder.mlp
-    if cfg.num_classes:
-        outside.append((cfg.label_table_rows, D))                                # label table (+ null class)
-    out = cfg.tubelet_stride * p * p * cfg.out_channels
-    outside += linear(out, D) + (linear(2 * D, D) if adaln else [(D,), (D,)])    # final layer
-    branches, attentions = (3, 2) if cfg.variant == 3 else (2, 1)
-    block = (linear(3 * D, D) + linear(D, D)) * attentions                       # attn qkv, proj
-    block += linear(H, D) + linear(D, H)                                         # mlp fc1, fc2
-    block += linear(3 * branches * D, D) if adaln else [(D,), (D,)] * branches   # adaLN or affine norms
-    return {"outside": outside, "block": block}
+    with torch.device("meta"):
+        model = Latte(cfg)
+    outside = tuple(tuple(p.shape) for name, p in model.named_parameters()
+                    if p.requires_grad and not name.startswith("blocks."))
+    blocks = tuple(tuple(tuple(p.shape) for p in block.parameters() if p.requires_grad) for block in model.blocks)
+    block = max(blocks, key=lambda shapes: sum(math.prod(s) for s in shapes))
+    return {"outside": outside, "blocks": blocks, "block": block}
 
 
 def parameter_shapes(cfg: LatteConfig) -> list[tuple[int, ...]]:
     """Shape of every trainable tensor of ``Latte(cfg)``."""
     parts = parameter_parts(cfg)
-    return parts["outside"] + parts["block"] * cfg.depth
+    return [*parts["outside"], *(shape for block in parts["blocks"] for shape in block)]
 
 
 def parameter_count(cfg: LatteConfig) -> int:
@@ -178,7 +173,6 @@ def activation_bytes(cfg: LatteConfig, batch_size: int, precision: str = "fp32",
     b = _act_bytes(precision)
     D, N, frames = cfg.hidden_size, cfg.grid_size ** 2, cfg.token_frames + num_images
     t_all = batch_size * N * frames
-    from .models.latte import block_axes
     axes = block_axes(cfg.variant, cfg.depth)
     blocks = [block_activation_bytes(cfg, axis, batch_size, precision, num_images) for axis in axes]
     pixels = batch_size * (cfg.num_frames + num_images) * cfg.in_channels * cfg.input_size ** 2
@@ -276,8 +270,6 @@ def paper_table(num_gpus: int = 8, cards: tuple[float, ...] = (40, 80)) -> str:
 
     bf16 autocast (train.py's default on CUDA) except the first column: fp32 DDP as the official code runs.
     """
-    from .config import load_config
-
     head = ["config", "official batch/GPU", f"DDP fp32 {max(cards):g} GB (official setup)"]
     head += [f"{s.upper()}{' +ckpt' if c else ''} {g:g} GB" for s in STRATEGIES for c in (False, True) for g in cards]
     rows = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
