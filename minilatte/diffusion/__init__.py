@@ -18,7 +18,7 @@ from .gaussian_diffusion import GaussianDiffusion
 from .guidance import ClassifierFreeGuidance, guided_model
 from .losses import discretized_gaussian_log_likelihood, mean_flat, normal_kl
 from .respace import SpacedDiffusion
-from .schedules import beta_schedule, get_named_beta_schedule, space_timesteps
+from .schedules import beta_schedule, space_timesteps
 
 
 def create_diffusion(timestep_respacing="", noise_schedule: str = "linear", use_kl: bool = False,
@@ -66,6 +66,6 @@ def create_diffusion(timestep_respacing="", noise_schedule: str = "linear", use_
 
 __all__ = [
     "create_diffusion", "GaussianDiffusion", "SpacedDiffusion", "ClassifierFreeGuidance", "guided_model",
-    "beta_schedule", "get_named_beta_schedule", "space_timesteps",
+    "beta_schedule", "space_timesteps",
     "mean_flat", "normal_kl", "discretized_gaussian_log_likelihood",
 ]

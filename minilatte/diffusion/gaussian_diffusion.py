@@ -101,7 +101,6 @@ class GaussianDiffusion:
         # q(x_t | x_0) and its inversion x_0 = (x_t − √(1−ᾱ_t) ε) / √ᾱ_t.
         self.sqrt_alphas_cumprod = np.sqrt(ab)
         self.sqrt_one_minus_alphas_cumprod = np.sqrt(1.0 - ab)
-        self.log_one_minus_alphas_cumprod = np.log(1.0 - ab)
         self.sqrt_recip_alphas_cumprod = np.sqrt(1.0 / ab)
         self.sqrt_recipm1_alphas_cumprod = np.sqrt(1.0 / ab - 1.0)
 
@@ -152,13 +151,6 @@ class GaussianDiffusion:
         return prediction, var_values
 
     # ------------------------------------------------------------------ forward process
-    def q_mean_variance(self, x_start: torch.Tensor, t: torch.Tensor):
-        """(mean, variance, log_variance) of q(x_t | x_0), each of x_start's shape."""
-        mean = _extract(self.sqrt_alphas_cumprod, t, x_start.shape) * x_start
-        variance = _extract(1.0 - self.alphas_cumprod, t, x_start.shape)
-        log_variance = _extract(self.log_one_minus_alphas_cumprod, t, x_start.shape)
-        return mean, variance, log_variance
-
     def q_sample(self, x_start: torch.Tensor, t: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
         """Jump straight to step t: x_t = √ᾱ_t · x_0 + √(1 − ᾱ_t) · ε, with ε ~ N(0, I) unless given."""
         if noise is None:
@@ -189,7 +181,7 @@ class GaussianDiffusion:
 
     # ------------------------------------------------------------------ reverse process
     def p_mean_variance(self, model: Model, x: torch.Tensor, t: torch.Tensor, *, clip_denoised: bool = True,
-                        denoised_fn: Callable | None = None, model_kwargs: dict | None = None) -> dict:
+                        model_kwargs: dict | None = None) -> dict:
         """Run the model once and turn its output into the reverse step p(x_{t-1} | x_t).
 
         Args:
@@ -197,7 +189,6 @@ class GaussianDiffusion:
             t: (B,) timestep indices.
             clip_denoised: clamp x̂_0 to [-1, 1] — right for pixels, wrong for VAE latents (DiT and
                 Latte sample latents with ``clip_denoised=False``).
-            denoised_fn: optional function applied to x̂_0 before clipping.
         Returns:
             ``{"mean", "variance", "log_variance", "pred_xstart"}``, each of x's shape.
         """
@@ -221,8 +212,6 @@ class GaussianDiffusion:
             variance, log_variance = _extract(table, t, x.shape), _extract(log_table, t, x.shape)
 
         def finish_xstart(x0):
-            if denoised_fn is not None:
-                x0 = denoised_fn(x0)
             return x0.clamp(-1, 1) if clip_denoised else x0
 
         if self.mean_type == "x_start":
@@ -237,14 +226,13 @@ class GaussianDiffusion:
         return {"mean": mean, "variance": variance, "log_variance": log_variance, "pred_xstart": pred_xstart}
 
     def p_sample(self, model: Model, x: torch.Tensor, t: torch.Tensor, *, clip_denoised: bool = True,
-                 denoised_fn: Callable | None = None, model_kwargs: dict | None = None,
-                 noise: torch.Tensor | None = None) -> dict:
+                 model_kwargs: dict | None = None, noise: torch.Tensor | None = None) -> dict:
         """One ancestral (DDPM) step: x_{t-1} = mean + σ · z, z ~ N(0, I), no noise at t = 0.
 
         ``noise`` fixes z (for tests); by default it is drawn with ``torch.randn_like``.
         Returns ``{"sample": x_{t-1}, "pred_xstart": x̂_0}``.
         """
-        out = self.p_mean_variance(model, x, t, clip_denoised=clip_denoised, denoised_fn=denoised_fn,
+        out = self.p_mean_variance(model, x, t, clip_denoised=clip_denoised,
                                    model_kwargs=model_kwargs)
         if noise is None:
             noise = torch.randn_like(x)
@@ -252,15 +240,14 @@ class GaussianDiffusion:
         return {"sample": sample, "pred_xstart": out["pred_xstart"]}
 
     def ddim_sample(self, model: Model, x: torch.Tensor, t: torch.Tensor, *, clip_denoised: bool = True,
-                    denoised_fn: Callable | None = None, model_kwargs: dict | None = None, eta: float = 0.0,
-                    noise: torch.Tensor | None = None) -> dict:
+                    model_kwargs: dict | None = None, eta: float = 0.0, noise: torch.Tensor | None = None) -> dict:
         """One DDIM step (eq. 12 of Song et al.); ``eta=0`` is deterministic, ``eta=1`` is DDPM-like.
 
         x_{t-1} = √ᾱ_{t-1} · x̂_0 + √(1 − ᾱ_{t-1} − σ²) · ε̂ + σ · z,
         σ = η · √((1 − ᾱ_{t-1}) / (1 − ᾱ_t)) · √(1 − ᾱ_t / ᾱ_{t-1}).
         The learned variance channels are ignored. Returns ``{"sample", "pred_xstart"}``.
         """
-        out = self.p_mean_variance(model, x, t, clip_denoised=clip_denoised, denoised_fn=denoised_fn,
+        out = self.p_mean_variance(model, x, t, clip_denoised=clip_denoised,
                                    model_kwargs=model_kwargs)
         # Re-derive ε̂ from x̂_0 rather than using the raw output: x̂_0 may have been clipped
         # (or the model may predict x_0), and the two must stay consistent.
@@ -292,18 +279,16 @@ class GaussianDiffusion:
             x = out["sample"]
 
     def p_sample_loop_progressive(self, model: Model, shape, noise: torch.Tensor | None = None, *,
-                                  clip_denoised: bool = True, denoised_fn: Callable | None = None,
-                                  model_kwargs: dict | None = None, device=None,
+                                  clip_denoised: bool = True, model_kwargs: dict | None = None, device=None,
                                   progress: bool = False) -> Iterator[dict]:
         """Like ``p_sample_loop`` but yields every step's ``{"sample", "pred_xstart"}`` (for animations)."""
         def step(x, t):
-            return self.p_sample(model, x, t, clip_denoised=clip_denoised, denoised_fn=denoised_fn,
+            return self.p_sample(model, x, t, clip_denoised=clip_denoised,
                                  model_kwargs=model_kwargs)
         yield from self._reverse_loop(step, model, shape, noise, device, progress)
 
     def p_sample_loop(self, model: Model, shape, noise: torch.Tensor | None = None, *, clip_denoised: bool = True,
-                      denoised_fn: Callable | None = None, model_kwargs: dict | None = None, device=None,
-                      progress: bool = False) -> torch.Tensor:
+                      model_kwargs: dict | None = None, device=None, progress: bool = False) -> torch.Tensor:
         """Ancestral (DDPM) sampling over all ``num_timesteps`` steps; returns x_0 of ``shape``.
 
         ``noise`` is the starting x_T (drawn if None); the per-step noise comes from torch's global RNG.
@@ -311,28 +296,26 @@ class GaussianDiffusion:
         """
         out = None
         for out in self.p_sample_loop_progressive(model, shape, noise, clip_denoised=clip_denoised,
-                                                  denoised_fn=denoised_fn, model_kwargs=model_kwargs,
+                                                  model_kwargs=model_kwargs,
                                                   device=device, progress=progress):
             pass
         return out["sample"]
 
     def ddim_sample_loop_progressive(self, model: Model, shape, noise: torch.Tensor | None = None, *,
-                                     clip_denoised: bool = True, denoised_fn: Callable | None = None,
-                                     model_kwargs: dict | None = None, device=None, progress: bool = False,
+                                     clip_denoised: bool = True, model_kwargs: dict | None = None, device=None, progress: bool = False,
                                      eta: float = 0.0) -> Iterator[dict]:
         """Like ``ddim_sample_loop`` but yields every step's ``{"sample", "pred_xstart"}``."""
         def step(x, t):
-            return self.ddim_sample(model, x, t, clip_denoised=clip_denoised, denoised_fn=denoised_fn,
+            return self.ddim_sample(model, x, t, clip_denoised=clip_denoised,
                                     model_kwargs=model_kwargs, eta=eta)
         yield from self._reverse_loop(step, model, shape, noise, device, progress)
 
     def ddim_sample_loop(self, model: Model, shape, noise: torch.Tensor | None = None, *, clip_denoised: bool = True,
-                         denoised_fn: Callable | None = None, model_kwargs: dict | None = None, device=None,
-                         progress: bool = False, eta: float = 0.0) -> torch.Tensor:
+                         model_kwargs: dict | None = None, device=None, progress: bool = False, eta: float = 0.0) -> torch.Tensor:
         """DDIM sampling over all ``num_timesteps`` steps (respace, e.g. ``"50"`` as Latte samples, to make it fast)."""
         out = None
         for out in self.ddim_sample_loop_progressive(model, shape, noise, clip_denoised=clip_denoised,
-                                                     denoised_fn=denoised_fn, model_kwargs=model_kwargs,
+                                                     model_kwargs=model_kwargs,
                                                      device=device, progress=progress, eta=eta):
             pass
         return out["sample"]

@@ -44,9 +44,6 @@ def beta_schedule(name: str, num_steps: int) -> np.ndarray:
     raise ValueError(f"noise_schedule={name!r} is not one of {', '.join(map(repr, NOISE_SCHEDULES))}")
 
 
-# The name DiT/IDDPM users know.
-get_named_beta_schedule = beta_schedule
-
 
 def space_timesteps(num_steps: int, spacing: str | Iterable[int]) -> set[int]:
     """The subset of the original timesteps 0 … T-1 that a respaced sampler visits.
