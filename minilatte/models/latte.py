@@ -1,29 +1,221 @@
-"""The Latte model: patch embedding -> spatial/temporal transformer blocks -> final layer.
+"""The Latte model, read like DiT's models.py: embed the video, run the blocks, decode the patches.
 
 ::
 
-    x (B, F, C, H, W) --embed--> grid (B, n_f, N, D) + spatial sin-cos
-        --blocks (variant 1-4, temporal PE before the first block that mixes frames)-->
-        --final layer--> (B, n_f, N, s*p*p*C_out) --unpatchify--> (B, F, C_out, H, W)
+    x (B, F, C, H, W) --x_embedder--> grid (B, n_f, N, D) + spatial sin-cos (pos_embed)
+        t, y --t_embedder, y_embedder--> condition c (B, 1 or n_f, D)
+        --blocks (blocks.py; variant 1-4; temporal_embed before the first block that mixes frames)-->
+        --final_layer--> (B, n_f, N, s*p*p*C_out) --unpatchify--> (B, F, C_out, H, W)
+
+Top to bottom: the embedders of the video (patches or tubelets), of the timestep and of the class
+label; the fixed sin-cos position tables; the model; classifier-free guidance; input checks.
+
+Axes: B batch, F frames (n_f token frames), C channels, H/W height/width, N tokens per frame, D width.
 
 Joint image-video training: the last ``num_images`` frames of ``x`` are independent images. They are
-embedded per frame like the video, go through every spatial computation, and skip temporal attention
-and the temporal position embedding.
+embedded per frame like the video, go through every spatial computation, and skip temporal mixing
+(blocks.py, ``video_frames_only``).
 """
 from __future__ import annotations
 
+import math
+from typing import Callable
+
+import numpy as np
 import torch
-from einops import repeat
+from einops import rearrange, repeat
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from .blocks import FactorizedAttentionBlock, FactorizedHeadsBlock, FinalLayer, TransformerBlock
-from .conditioning import LabelEmbedder, TimestepEmbedder
+from .blocks import (FactorizedAttentionBlock, FactorizedHeadsBlock, FinalLayer, RotaryEmbedding, TransformerBlock,
+                     video_frames_only)
 from .config import LatteConfig
-from .patch_embed import PatchEmbed, TubeletEmbed, unpatchify
-from .positional import RotaryEmbedding, sincos_1d, sincos_2d
 
 
+# ------------------------------------------------------------------------------ video -> tokens (Latte §3.2.1)
+# Two ways to cut a video into tokens: **uniform** — every frame is patchified like a ViT image
+# (n_f = F token frames of n_h * n_w patches); **compression** — ViViT "tubelets" that also span s
+# frames (``tubelet_stride``), so n_f = F / s: fewer tokens, each mixing s frames before any attention.
+# Both return the token *grid* (B, n_f, N, D): keeping the frame axis separate is what lets the
+# blocks switch between spatial and temporal attention. ``patchify``/``unpatchify`` are the exact,
+# parameter-free inverse pair that the final layer relies on.
+
+
+def _check_divisible(name: str, value: int, by_name: str, by: int) -> None:
+    if value % by != 0:
+        raise ValueError(f"{name}={value} is not divisible by {by_name}={by}; use a multiple of {by}")
+
+
+def patchify(x: torch.Tensor, patch_size: int, tubelet_stride: int = 1) -> torch.Tensor:
+    """Cut a video into flattened patches, without any weights.
+
+    (B, F, C, H, W) -> (B, F/s, N, s*p*p*C), features ordered (s, p, q, C) like the final layer's output.
+    """
+    B, F, C, H, W = x.shape
+    _check_divisible("frames", F, "tubelet_stride", tubelet_stride)
+    _check_divisible("height", H, "patch_size", patch_size)
+    _check_divisible("width", W, "patch_size", patch_size)
+    return rearrange(x, "b (nf s) c (nh p) (nw q) -> b nf (nh nw) (s p q c)",
+                     s=tubelet_stride, p=patch_size, q=patch_size)
+
+
+def unpatchify(tokens: torch.Tensor, patch_size: int, grid_hw: tuple[int, int],
+               tubelet_stride: int = 1) -> torch.Tensor:
+    """Exact inverse of :func:`patchify`.
+
+    (B, n_f, N, s*p*p*C) -> (B, n_f*s, C, n_h*p, n_w*p), with ``grid_hw = (n_h, n_w)``.
+    """
+    n_h, n_w = grid_hw
+    return rearrange(tokens, "b nf (nh nw) (s p q c) -> b (nf s) c (nh p) (nw q)",
+                     nh=n_h, nw=n_w, s=tubelet_stride, p=patch_size, q=patch_size)
+
+
+class PatchEmbed(nn.Module):
+    """Uniform patch embedding: a stride-p convolution applied to every frame on its own.
+
+    (B, F, C, H, W) -> (B, F, N, D).  ``proj`` has the official Latte/DiT key and shape (D, C, p, p).
+    """
+
+    tubelet_stride = 1
+
+    def __init__(self, patch_size: int, in_channels: int, hidden_size: int):
+        super().__init__()
+        self.patch_size = patch_size
+        self.proj = nn.Conv2d(in_channels, hidden_size, kernel_size=patch_size, stride=patch_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B = x.shape[0]
+        x = rearrange(x, "b f c h w -> (b f) c h w")
+        x = self.proj(x)                                            # (B*F, D, n_h, n_w)
+        return rearrange(x, "(b f) d nh nw -> b f (nh nw) d", b=B)  # (B, F, N, D)
+
+
+class TubeletEmbed(nn.Module):
+    """Compression patch embedding: a 3D convolution over tubelets of s frames × p × p pixels.
+
+    (B, F, C, H, W) -> (B, F/s, N, D).  ``proj`` weight shape (D, C, s, p, p).
+    """
+
+    def __init__(self, patch_size: int, tubelet_stride: int, in_channels: int, hidden_size: int):
+        super().__init__()
+        self.patch_size = patch_size
+        self.tubelet_stride = tubelet_stride
+        kernel = (tubelet_stride, patch_size, patch_size)
+        self.proj = nn.Conv3d(in_channels, hidden_size, kernel_size=kernel, stride=kernel)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_divisible("frames", x.shape[1], "tubelet_stride", self.tubelet_stride)
+        x = rearrange(x, "b f c h w -> b c f h w")
+        x = self.proj(x)                                      # (B, D, n_f, n_h, n_w)
+        return rearrange(x, "b d nf nh nw -> b nf (nh nw) d")  # (B, n_f, N, D)
+
+
+# ------------------------------------------------------------------------------ timestep and class (Latte §3.2.3)
+# t and y become D-wide vectors; how they enter the blocks is the ``conditioning`` choice: S-AdaLN
+# (c = t_emb + y_emb modulates every block) or extra tokens in every frame (``Latte.forward``).
+
+
+def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
+    """Sinusoidal embedding of (possibly fractional) timesteps: (B,) -> (B, dim), cos half first."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32, device=t.device) / half)
+    args = t[:, None].float() * freqs[None]                         # (B, dim/2)
+    emb = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)      # (B, 2*(dim//2))
+    if dim % 2:
+        emb = torch.cat([emb, torch.zeros_like(emb[:, :1])], dim=-1)
+    return emb
+
+
+class TimestepEmbedder(nn.Module):
+    """t (B,) -> 256-d sinusoid -> Linear -> SiLU -> Linear -> (B, D)."""
+
+    def __init__(self, hidden_size: int, frequency_size: int = 256):
+        super().__init__()
+        self.frequency_size = frequency_size
+        self.mlp = nn.Sequential(
+            nn.Linear(frequency_size, hidden_size),
+            nn.SiLU(),
+            nn.Linear(hidden_size, hidden_size),
+        )
+
+    def forward(self, t: torch.Tensor) -> torch.Tensor:
+        freq = timestep_embedding(t, self.frequency_size).to(self.mlp[0].weight.dtype)
+        return self.mlp(freq)
+
+
+class LabelEmbedder(nn.Module):
+    """Class label (B,) or (B, n) -> (B, D) or (B, n, D), with a learned *null class* for classifier-free guidance.
+
+    With ``dropout_prob > 0`` the table has ``num_classes + 1`` rows and row ``num_classes`` is the null
+    class; while training, each label is replaced by the null class with probability ``dropout_prob`` so
+    that one network learns both p(x | y) and p(x); sampling then mixes the two (``forward_with_cfg``).
+    With ``dropout_prob = 0`` there is no null row (``num_classes`` rows), as in DiT and the official Latte
+    code: such a model never learned p(x) and cannot be guided.
+    """
+
+    def __init__(self, num_classes: int, hidden_size: int, dropout_prob: float = 0.1):
+        super().__init__()
+        if not 0.0 <= dropout_prob < 1.0:
+            raise ValueError(f"class_dropout_prob={dropout_prob} must be in [0, 1)")
+        self.num_classes = num_classes
+        self.dropout_prob = dropout_prob
+        self.embedding_table = nn.Embedding(num_classes + int(dropout_prob > 0), hidden_size)
+
+    @property
+    def has_null_class(self) -> bool:
+        return self.dropout_prob > 0
+
+    @property
+    def null_class(self) -> int:
+        if not self.has_null_class:
+            raise ValueError("this label embedding has no null class: the model was built with "
+                             "class_dropout_prob=0, so it cannot drop labels or be guided (CFG)")
+        return self.num_classes
+
+    def forward(self, labels: torch.Tensor, force_drop: torch.Tensor | None = None,
+                per_row: bool = False) -> torch.Tensor:
+        """Embed ``labels``; while training, drop them to the null class with probability ``dropout_prob``.
+
+        ``per_row``: one drop decision per row of a (B, n) ``labels`` (all n labels of a sample drop
+        together) instead of one per label.
+        """
+        if force_drop is not None:
+            labels = torch.where(force_drop.bool(), self.null_class, labels)
+        elif self.training and self.dropout_prob > 0:
+            shape = labels.shape[:1] + (1,) * (labels.dim() - 1) if per_row else labels.shape
+            drop = torch.rand(shape, device=labels.device) < self.dropout_prob
+            labels = torch.where(drop, self.null_class, labels)
+        return self.embedding_table(labels)
+
+
+# ------------------------------------------------------------------------------ position tables (Latte §3.2.4)
+# A fixed 2D sin-cos table is added to the patches of every frame; temporal attention learns where a
+# frame sits in time from an **absolute** 1D sin-cos table added once, or from **RoPE** (blocks.py),
+# which rotates q and k so that their dot product depends only on the distance between two frames.
+# The tables follow MAE/DiT exactly (float64 maths, then float32): for a position ``pos`` and
+# ``i < dim/2``, ``[sin(pos * w_i), cos(pos * w_i)]`` with ``w_i = 10000^(-2i/dim)``. In 2D the first
+# half of the channels encodes the column and the second half the row.
+
+
+def sincos_1d(dim: int, positions) -> torch.Tensor:
+    """Sin-cos embedding of positions: (L,) -> (L, dim), float32."""
+    if dim % 2 != 0:
+        raise ValueError(f"dim={dim} must be even for a sin-cos embedding")
+    omega = 1.0 / 10000 ** (np.arange(dim // 2, dtype=np.float64) / (dim / 2.0))   # (dim/2,)
+    angles = np.outer(np.asarray(positions, dtype=np.float64).reshape(-1), omega)   # (L, dim/2)
+    return torch.from_numpy(np.concatenate([np.sin(angles), np.cos(angles)], axis=1)).float()
+
+
+def sincos_2d(dim: int, grid_h: int, grid_w: int) -> torch.Tensor:
+    """2D sin-cos table for an n_h × n_w patch grid, row-major: -> (n_h*n_w, dim)."""
+    if dim % 4 != 0:
+        raise ValueError(f"hidden_size={dim} must be a multiple of 4 for the 2D sin-cos table")
+    rows, cols = np.meshgrid(np.arange(grid_h, dtype=np.float32), np.arange(grid_w, dtype=np.float32),
+                             indexing="ij")                                          # (n_h, n_w) each
+    return torch.cat([sincos_1d(dim // 2, cols), sincos_1d(dim // 2, rows)], dim=1)  # (N, dim)
+
+
+# ------------------------------------------------------------------------------ the model
 def block_axes(variant: int, depth: int) -> list[str]:
     """Which tokens each block lets attend to each other, per variant."""
     if variant == 1:   # interleaved: spatial, temporal, spatial, temporal, ...
@@ -217,8 +409,7 @@ class Latte(nn.Module):
         """Absolute temporal PE on the video frames only (images and RoPE models get none)."""
         if self.rope is not None:
             return grid
-        video = grid[:, :n_video] + self.temp_embed[:, None]    # (B, n_f, N, D) + (n_f, 1, D)
-        return torch.cat([video, grid[:, n_video:]], dim=1) if n_video < grid.shape[1] else video
+        return video_frames_only(torch.add, grid, grid.shape[1] - n_video, self.temp_embed[:, None])  # + (n_f, 1, D)
 
     def forward_with_cfg(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor, cfg_scale: float,
                          **kwargs) -> torch.Tensor:
@@ -242,18 +433,30 @@ class Latte(nn.Module):
         if not isinstance(cfg_scale, (int, float)) or isinstance(cfg_scale, bool):
             raise TypeError(f"cfg_scale must be a number, got {type(cfg_scale).__name__}")
         _check_tensor("x", x, floating=True, shape_text="(B, F, C, H, W)", ndim=5)
-        if len(x) % 2:
-            raise ValueError(f"forward_with_cfg needs an even batch [conditional; unconditional], "
-                             f"got x of shape {tuple(x.shape)}")
-        half = x[: len(x) // 2]
-        x = torch.cat([half, half])
-        self.check_inputs(x, t, y, num_images, y_images, null_rows=slice(len(half), None))
-        out = self.forward(x, t, y, num_images=num_images, y_images=y_images)   # (B, F, C_out, H, W)
-        C = cfg.in_channels
-        eps, rest = out[:, :, :C], out[:, :, C:]
-        cond_eps, uncond_eps = eps.chunk(2)
-        guided = uncond_eps + cfg_scale * (cond_eps - uncond_eps)
-        return torch.cat([torch.cat([guided, guided]), rest], dim=2)
+        self.check_inputs(x, t, y, num_images, y_images, null_rows=slice(len(x) // 2, None))
+        return classifier_free_guidance(self.forward, x, t, cfg_scale, channel_dim=2,
+                                        y=y, num_images=num_images, y_images=y_images)
+
+
+def classifier_free_guidance(model: Callable, x: torch.Tensor, t: torch.Tensor, cfg_scale: float,
+                             channel_dim: int = 2, **kwargs) -> torch.Tensor:
+    """Classifier-free guidance of any denoiser ``model(x, t, **kwargs)`` in one batched pass (DiT convention).
+
+    The batch is [conditional half; unconditional half] (``kwargs`` give both halves their labels).
+    Only the first half of ``x`` is used: duplicated, so that both halves see the same x_t. Only the
+    ε channels (the first C of ``channel_dim``) are guided, ``ε = ε_u + s (ε_c − ε_u)``, and returned
+    for both halves; learned-variance channels pass through.
+    """
+    if len(x) % 2:
+        raise ValueError(f"classifier-free guidance needs an even batch [conditional; unconditional], "
+                         f"got x of shape {tuple(x.shape)}")
+    half = x[: len(x) // 2]
+    out = model(torch.cat([half, half]), t, **kwargs)
+    C = x.shape[channel_dim]
+    eps, rest = out.split([C, out.shape[channel_dim] - C], dim=channel_dim)
+    cond_eps, uncond_eps = eps.chunk(2)
+    guided = uncond_eps + cfg_scale * (cond_eps - uncond_eps)
+    return torch.cat([torch.cat([guided, guided]), rest], dim=channel_dim)
 
 
 def _labels_required(cfg: LatteConfig) -> ValueError:
