@@ -12,11 +12,14 @@ halves see the same x_t, one forward pass computes both predictions, and the gui
 for both halves (keep the first N samples at the end).
 
 Only the ε channels (the first C) are guided; learned-variance channels pass through unchanged.
+The arithmetic is written once, in ``minilatte.models.classifier_free_guidance`` (which a Latte
+model's ``forward_with_cfg`` also uses); this module makes it a wrapper the samplers can call.
 """
 from __future__ import annotations
 
 import torch
 
+from ..models import classifier_free_guidance
 from .gaussian_diffusion import Model
 
 
@@ -44,16 +47,8 @@ class ClassifierFreeGuidance:
         self.channel_dim = channel_dim
 
     def __call__(self, x: torch.Tensor, t: torch.Tensor, **kwargs) -> torch.Tensor:
-        if len(x) % 2:
-            raise ValueError(f"classifier-free guidance needs an even batch [cond; uncond], got {len(x)}")
         dim = self.channel_dim if self.channel_dim is not None else (2 if x.dim() == 5 else 1)
-        C = x.shape[dim]
-        half = x[: len(x) // 2]
-        out = self.model(torch.cat([half, half]), t, **kwargs)
-        eps, rest = out.split([C, out.shape[dim] - C], dim=dim)
-        cond_eps, uncond_eps = eps.chunk(2, dim=0)
-        guided = uncond_eps + self.cfg_scale * (cond_eps - uncond_eps)
-        return torch.cat([torch.cat([guided, guided]), rest], dim=dim)
+        return classifier_free_guidance(self.model, x, t, self.cfg_scale, channel_dim=dim, **kwargs)
 
 
 def guided_model(model: Model, cfg_scale: float, channel_dim: int | None = None) -> ClassifierFreeGuidance:
