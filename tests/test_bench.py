@@ -75,8 +75,8 @@ def test_speedup_is_the_median_of_interleaved_pair_ratios():
 
 
 def test_cli_quick_writes_json_with_the_speedups(tmp_path, monkeypatch):
-    import minilatte.bench as bench
-    monkeypatch.setattr(bench, "QUICK", TINY)         # the real --quick size takes a minute; the plumbing is the same
+    import minilatte.bench.report as report_module
+    monkeypatch.setattr(report_module, "QUICK", TINY)  # the real --quick size takes a minute; the plumbing is the same
     path = tmp_path / "bench.json"
     assert main(["bench", "--quick", "--repeats", "1", "--json", str(path), "--markdown",
                  str(tmp_path / "bench.md")]) == 0
