@@ -137,12 +137,14 @@ class Attention(nn.Module):
 
     def forward(self, x: torch.Tensor, axis: str, rope: RotaryEmbedding | None = None,
                 num_images: int = 0) -> torch.Tensor:
+        if axis == "spatial":
+            return self.proj(attend(self.qkv(x), "spatial", self.num_heads))
         if axis == "temporal":
             # Project the tokens in (B, N, F) order: attend's (B*N, F) sequences are then views, not copies.
             qkv = self.qkv(x.transpose(1, 2)).transpose(1, 2)                      # (B, F, N, 3D)
             return self.proj(attend_temporal(qkv, self.num_heads, rope, num_images))
         if axis != "factorized":
-            return self.proj(attend(self.qkv(x), axis, self.num_heads))
+            raise ValueError(f"axis={axis!r} is not one of 'spatial', 'temporal', 'factorized'")
         h = self.num_heads // 2
         qkv = self.qkv(x).unflatten(-1, (3, 2, -1))               # (B, F, N, q|k|v, spatial|temporal heads, h*d)
         spatial = attend(qkv[..., 0, :].flatten(-2), "spatial", h)                 # (B, F, N, D/2)

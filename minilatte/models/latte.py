@@ -4,7 +4,7 @@
 
     x (B, F, C, H, W) --x_embedder--> grid (B, n_f, N, D) + spatial sin-cos (pos_embed)
         t, y --t_embedder, y_embedder--> condition c (B, 1 or n_f, D)
-        --blocks (blocks.py; variant 1-4; temporal_embed before the first block that mixes frames)-->
+        --blocks (blocks.py; variant 1-4; temp_embed before the first block that mixes frames)-->
         --final_layer--> (B, n_f, N, s*p*p*C_out) --unpatchify--> (B, F, C_out, H, W)
 
 Top to bottom: the embedders of the video (patches or tubelets), of the timestep and of the class
