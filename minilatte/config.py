@@ -17,8 +17,12 @@ from pathlib import Path
 
 import yaml
 
+from .diffusion import create_diffusion
+from .diffusion.gaussian_diffusion import PREDICTIONS
+from .diffusion.schedules import NOISE_SCHEDULES
 from .models import LatteConfig
 from .models.presets import PRESETS
+from .vae import vae_downsample
 
 
 class ConfigError(ValueError):
@@ -59,10 +63,9 @@ class DiffusionSection:
     def build(self, timestep_respacing: str = ""):
         """The diffusion these settings describe: ``""`` for training, ``"250"`` for sampling
         (DDPM and DDIM alike, as the official sampler respaces)."""
-        from .diffusion import create_diffusion
         return create_diffusion(timestep_respacing=timestep_respacing, noise_schedule=self.noise_schedule,
-                                learn_sigma=self.learn_sigma, predict_xstart=self.prediction == "x_start",
-                                predict_v=self.prediction == "velocity", diffusion_steps=self.diffusion_steps,
+                                learn_sigma=self.learn_sigma, prediction=self.prediction,
+                                diffusion_steps=self.diffusion_steps,
                                 min_snr_gamma=self.min_snr_gamma)
 
 
@@ -125,9 +128,9 @@ class RunConfig:
 
 _SECTIONS = {"model": ModelSection, "data": DataSection, "diffusion": DiffusionSection, "train": TrainSection}
 _CHOICES = {
-    ("diffusion", "noise_schedule"): ("linear", "squaredcos_cap_v2"),
+    ("diffusion", "noise_schedule"): NOISE_SCHEDULES,
     ("diffusion", "sampler"): ("ddpm", "ddim"),
-    ("diffusion", "prediction"): ("epsilon", "x_start", "velocity"),
+    ("diffusion", "prediction"): PREDICTIONS,
     ("train", "mixed_precision"): ("auto", "bf16", "fp32"),
     ("train", "distributed"): ("ddp", "fsdp"),
     ("train", "lr_decay"): ("none", "cosine"),
@@ -237,7 +240,6 @@ def _check_consistency(cfg: RunConfig) -> None:
         raise ConfigError(f"data.image_size={d.image_size} must equal model input_size={model.input_size} "
                           "for pixel-space training (data.vae is empty)")
     if d.vae is not None:
-        from .vae import vae_downsample
         factor = vae_downsample(d.vae)
         if d.image_size != factor * model.input_size:
             raise ConfigError(f"data.image_size={d.image_size} must be {factor} x model input_size={model.input_size} "

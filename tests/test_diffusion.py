@@ -202,9 +202,9 @@ def test_a_perfect_model_has_zero_mse_and_zero_kl():
 @pytest.mark.parametrize("kind", ["epsilon", "x_start", "velocity"])
 def test_min_snr_weighting_equals_a_clipped_snr_weight_on_the_x0_error(kind):
     """Min-SNR-γ: the per-step MSE equals min(SNR, γ) × (the x_0-MSE implied by the prediction)."""
-    flags = {"predict_xstart": kind == "x_start", "predict_v": kind == "velocity"}
-    plain = create_diffusion("", noise_schedule="squaredcos_cap_v2", learn_sigma=False, **flags)
-    weighted = create_diffusion("", noise_schedule="squaredcos_cap_v2", learn_sigma=False, min_snr_gamma=5.0, **flags)
+    plain = create_diffusion("", noise_schedule="squaredcos_cap_v2", learn_sigma=False, prediction=kind)
+    weighted = create_diffusion("", noise_schedule="squaredcos_cap_v2", learn_sigma=False, min_snr_gamma=5.0,
+                                prediction=kind)
     x0, noise = randn(3, C, H, H, seed=1).clamp(-1, 1), randn(3, C, H, H, seed=2)
     t = torch.tensor([5, 400, 950])
     guess = randn(3, C, H, H, seed=3)                            # whatever the network predicts
@@ -324,3 +324,12 @@ def test_velocity_prediction_target_and_inverse():
     assert torch.allclose(out["pred_xstart"], x0, atol=1e-5)
     with pytest.raises(ValueError, match="choose one of predict_xstart and predict_v"):
         create_diffusion("", predict_xstart=True, predict_v=True)
+
+
+def test_prediction_is_one_name_and_the_dit_flags_say_the_same():
+    for kind, flags in (("epsilon", {}), ("x_start", {"predict_xstart": True}), ("velocity", {"predict_v": True})):
+        assert create_diffusion("", prediction=kind).prediction == create_diffusion("", **flags).prediction == kind
+    with pytest.raises(ValueError, match="prediction='epsilon' contradicts predict_v=True"):
+        create_diffusion("", prediction="epsilon", predict_v=True)
+    with pytest.raises(ValueError, match="prediction='v' is not one of"):
+        create_diffusion("", prediction="v")

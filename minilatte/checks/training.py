@@ -98,7 +98,7 @@ def check_x0_from_prediction(x0_from_prediction) -> None:
     t = torch.tensor([10, 500, 990])
     max_diff = 0.0
     for kind in ("epsilon", "velocity"):
-        diffusion = create_diffusion("", learn_sigma=False, predict_v=kind == "velocity")
+        diffusion = create_diffusion("", learn_sigma=False, prediction=kind)
         expected = diffusion.p_mean_variance(lambda x, s: prediction, x_t, t, clip_denoised=False)["pred_xstart"]
         alpha_bar = torch.from_numpy(diffusion.alphas_cumprod).float()[t]
         got = call("x0_from_prediction", x0_from_prediction, x_t, prediction, alpha_bar, kind)

@@ -25,7 +25,7 @@ def create_diffusion(timestep_respacing="", noise_schedule: str = "linear", use_
                      sigma_small: bool = False, predict_xstart: bool = False, learn_sigma: bool = True,
                      rescale_learned_sigmas: bool = False, diffusion_steps: int = 1000,
                      channel_dim: int | None = None, predict_v: bool = False,
-                     min_snr_gamma: float | None = None) -> SpacedDiffusion:
+                     min_snr_gamma: float | None = None, prediction: str | None = None) -> SpacedDiffusion:
     """Build the diffusion the way DiT and Latte do; the defaults are the paper's settings.
 
     Args:
@@ -34,17 +34,26 @@ def create_diffusion(timestep_respacing="", noise_schedule: str = "linear", use_
         noise_schedule: ``"linear"`` (β 1e-4 → 0.02 for 1000 steps) or ``"squaredcos_cap_v2"``.
         use_kl: train on the variational bound alone (×T) instead of MSE + VB.
         sigma_small: with ``learn_sigma=False``, use the small fixed variance β̃_t instead of β_t.
-        predict_xstart: the network predicts x_0 instead of ε.
+        predict_xstart: DiT's flag for ``prediction="x_start"``.
         learn_sigma: the network also outputs C variance channels (learned-range variance).
         rescale_learned_sigmas: scale the VB term by T/1000 (only differs from plain MSE + VB when T≠1000).
         diffusion_steps: T of the training process.
         channel_dim: override the channel-axis rule (dim 2 for 5-D, dim 1 otherwise).
-        predict_v: the network predicts v = √ᾱ ε − √(1−ᾱ) x_0 (Salimans & Ho): like ε when the
-            noise is small and like x_0 when it is large, which a tiny model learns far faster.
+        predict_v: a flag in DiT's style for ``prediction="velocity"``.
         min_snr_gamma: Min-SNR loss weighting with this γ (5 in Hang et al. 2023); None: none (the paper).
+        prediction: what the network predicts: ``"epsilon"`` (the paper), ``"x_start"``, or ``"velocity"``
+            (v = √ᾱ ε − √(1−ᾱ) x_0, Salimans & Ho: like ε when the noise is small and like x_0 when it is
+            large, which a tiny model learns far faster). The one name of the config
+            (``diffusion.prediction``) and of ``GaussianDiffusion``; the two flags say the same in DiT's
+            keywords. Default: the flags' choice, else ``"epsilon"``.
     """
     if predict_xstart and predict_v:
         raise ValueError("choose one of predict_xstart and predict_v")
+    flagged = "x_start" if predict_xstart else "velocity" if predict_v else None
+    if prediction is None:
+        prediction = flagged or "epsilon"
+    elif flagged not in (None, prediction):
+        raise ValueError(f"prediction={prediction!r} contradicts predict_{'xstart' if predict_xstart else 'v'}=True")
     betas = beta_schedule(noise_schedule, diffusion_steps)
     if use_kl:
         loss_type = "rescaled_kl"
@@ -59,7 +68,7 @@ def create_diffusion(timestep_respacing="", noise_schedule: str = "linear", use_
     if timestep_respacing is None or timestep_respacing == "":
         timestep_respacing = [diffusion_steps]            # one section holding every step
     return SpacedDiffusion(space_timesteps(diffusion_steps, timestep_respacing), betas,
-                           mean_type="x_start" if predict_xstart else "velocity" if predict_v else "epsilon",
+                           prediction=prediction,
                            var_type=var_type,
                            loss_type=loss_type, channel_dim=channel_dim, min_snr_gamma=min_snr_gamma)
 

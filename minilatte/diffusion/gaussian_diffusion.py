@@ -6,7 +6,7 @@ Forward process (fixed, no parameters)::
 
 Reverse process (learned): the network sees x_t and t and outputs, along the channel axis,
 
-* ε̂ — its guess of the noise in x_t (or x̂_0 with ``mean_type="x_start"``), which fixes the mean
+* ε̂ — its guess of the noise in x_t (or x̂_0 with ``prediction="x_start"``), which fixes the mean
   of p(x_{t-1} | x_t) through the posterior q(x_{t-1} | x_t, x_0 = x̂_0);
 * v ∈ [-1, 1] (with ``var_type="learned_range"``) — where the step's log-variance lies between
   log β̃_t (the posterior variance, the smallest sensible choice) and log β_t (the largest).
@@ -36,7 +36,7 @@ import torch
 
 from .losses import discretized_gaussian_log_likelihood, mean_flat, normal_kl
 
-MEAN_TYPES = ("epsilon", "x_start", "velocity")
+PREDICTIONS = ("epsilon", "x_start", "velocity")
 VAR_TYPES = ("learned_range", "fixed_small", "fixed_large")
 LOSS_TYPES = ("mse", "rescaled_mse", "kl", "rescaled_kl")
 
@@ -64,8 +64,8 @@ class GaussianDiffusion:
 
     Args:
         betas: β_t for t = 0 … T-1, shape (T,), each in (0, 1].
-        mean_type: what the network's first C channels predict: ``"epsilon"`` (the paper) or
-            ``"x_start"``.
+        prediction: what the network's first C channels predict: ``"epsilon"`` (the paper),
+            ``"x_start"`` or ``"velocity"`` (v = √ᾱ ε − √(1−ᾱ) x_0); the config's ``diffusion.prediction``.
         var_type: ``"learned_range"`` (the paper: the network outputs 2C channels), or a fixed
             variance: ``"fixed_small"`` (β̃_t) or ``"fixed_large"`` (β_t).
         loss_type: ``"mse"`` (MSE + VB, the paper), ``"rescaled_mse"`` (VB scaled by T/1000),
@@ -77,15 +77,15 @@ class GaussianDiffusion:
             loss is easy and large in number, stop dominating. ``None`` (the paper): no weighting.
     """
 
-    def __init__(self, betas, *, mean_type: str = "epsilon", var_type: str = "learned_range",
+    def __init__(self, betas, *, prediction: str = "epsilon", var_type: str = "learned_range",
                  loss_type: str = "mse", channel_dim: int | None = None, min_snr_gamma: float | None = None):
-        for name, value, allowed in (("mean_type", mean_type, MEAN_TYPES), ("var_type", var_type, VAR_TYPES),
+        for name, value, allowed in (("prediction", prediction, PREDICTIONS), ("var_type", var_type, VAR_TYPES),
                                      ("loss_type", loss_type, LOSS_TYPES)):
             if value not in allowed:
                 raise ValueError(f"{name}={value!r} is not one of {', '.join(map(repr, allowed))}")
         if min_snr_gamma is not None and not min_snr_gamma > 0:
             raise ValueError(f"min_snr_gamma={min_snr_gamma!r} must be > 0 (or None for no weighting)")
-        self.mean_type, self.var_type, self.loss_type = mean_type, var_type, loss_type
+        self.prediction, self.var_type, self.loss_type = prediction, var_type, loss_type
         self.channel_dim, self.min_snr_gamma = channel_dim, min_snr_gamma
 
         self.betas = betas = np.asarray(betas, dtype=np.float64)
@@ -119,11 +119,11 @@ class GaussianDiffusion:
         self.mse_weights = np.ones_like(ab)
         if min_snr_gamma is not None:
             snr = ab / (1.0 - ab)
-            per_type = {"epsilon": snr, "x_start": np.ones_like(snr), "velocity": snr + 1.0}[mean_type]
+            per_type = {"epsilon": snr, "x_start": np.ones_like(snr), "velocity": snr + 1.0}[prediction]
             self.mse_weights = np.minimum(snr, min_snr_gamma) / per_type
 
     def __repr__(self) -> str:
-        return (f"{type(self).__name__}(num_timesteps={self.num_timesteps}, mean_type={self.mean_type!r}, "
+        return (f"{type(self).__name__}(num_timesteps={self.num_timesteps}, prediction={self.prediction!r}, "
                 f"var_type={self.var_type!r}, loss_type={self.loss_type!r})")
 
     # ------------------------------------------------------------------ layout
@@ -214,9 +214,9 @@ class GaussianDiffusion:
         def finish_xstart(x0):
             return x0.clamp(-1, 1) if clip_denoised else x0
 
-        if self.mean_type == "x_start":
+        if self.prediction == "x_start":
             pred_xstart = finish_xstart(prediction)
-        elif self.mean_type == "velocity":   # v = √ᾱ ε − √(1−ᾱ) x_0  =>  x_0 = √ᾱ x_t − √(1−ᾱ) v
+        elif self.prediction == "velocity":   # v = √ᾱ ε − √(1−ᾱ) x_0  =>  x_0 = √ᾱ x_t − √(1−ᾱ) v
             pred_xstart = finish_xstart(_extract(self.sqrt_alphas_cumprod, t, x.shape) * x
                                         - _extract(self.sqrt_one_minus_alphas_cumprod, t, x.shape) * prediction)
         else:
@@ -372,11 +372,11 @@ class GaussianDiffusion:
             if self.loss_type == "rescaled_mse":
                 terms["vb"] = terms["vb"] * (self.num_timesteps / 1000.0)
 
-        if self.mean_type == "velocity":
+        if self.prediction == "velocity":
             target = (_extract(self.sqrt_alphas_cumprod, t, x_t.shape) * noise
                       - _extract(self.sqrt_one_minus_alphas_cumprod, t, x_t.shape) * x_start)
         else:
-            target = x_start if self.mean_type == "x_start" else noise
+            target = x_start if self.prediction == "x_start" else noise
         terms["mse"] = mean_flat((target - prediction) ** 2)
         if self.min_snr_gamma is not None:
             terms["mse"] = terms["mse"] * _extract(self.mse_weights, t, terms["mse"].shape)

@@ -37,7 +37,7 @@ class SpacedDiffusion(GaussianDiffusion):
     Args:
         use_timesteps: the original timesteps to keep (any iterable; order does not matter).
         betas: the base schedule's betas, shape (T,).
-        **kwargs: ``mean_type``, ``var_type``, ``loss_type``, ``channel_dim``, ``min_snr_gamma`` as for
+        **kwargs: ``prediction``, ``var_type``, ``loss_type``, ``channel_dim``, ``min_snr_gamma`` as for
             GaussianDiffusion.
 
     Attributes:
