@@ -212,11 +212,11 @@ def evaluate(checkpoint: str | Path, metrics=("fd-probe",), num_samples: int | N
         reference, _ = real_clips(cfg, num_samples, seed + 1)
     scores = evaluate_videos(real, fake, metrics, dataset=cfg.data.dataset, labels=labels, reference=reference,
                              seed=seed, num_resamples=num_resamples, progress=progress)
-    d = cfg.diffusion
+    diffusion_cfg = cfg.diffusion
     return {"checkpoint": str(folder), "step": int(folder.name.split("_")[-1]) if folder.name.startswith("step_") else None,
             "dataset": cfg.data.dataset, "num_samples": num_samples, "seed": seed,
-            "sampler": sampler or d.sampler, "sampling_steps": steps or d.sampling_steps,
-            "cfg_scale": d.cfg_scale if cfg_scale is None else cfg_scale, "metrics": scores}
+            "sampler": sampler or diffusion_cfg.sampler, "sampling_steps": steps or diffusion_cfg.sampling_steps,
+            "cfg_scale": diffusion_cfg.cfg_scale if cfg_scale is None else cfg_scale, "metrics": scores}
 
 
 def add_eval_arguments(parser) -> None:

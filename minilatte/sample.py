@@ -11,48 +11,49 @@ from .models import Latte
 from .vae import LatentCodec
 
 
-def sampling_diffusion(d: DiffusionSection, sampler: str | None = None, steps: int | None = None):
+def sampling_diffusion(diffusion_cfg: DiffusionSection, sampler: str | None = None, steps: int | None = None):
     """The respaced diffusion for sampling with ``steps`` steps, for DDPM and DDIM alike.
 
     As in the official Latte sampling script (sample/sample.py: ``create_diffusion(str(steps))``), both
     samplers use the evenly spaced steps of one section (``"50"``: 0, 20, 41, …, 999), not DDIM's
-    integer stride (``"ddim50"``: 0, 20, …, 980); build ``d.build("ddim50")`` for the latter.
+    integer stride (``"ddim50"``: 0, 20, …, 980); build ``diffusion_cfg.build("ddim50")`` for the latter.
     """
-    sampler, steps = sampler or d.sampler, steps or d.sampling_steps
+    sampler, steps = sampler or diffusion_cfg.sampler, steps or diffusion_cfg.sampling_steps
     if sampler not in ("ddpm", "ddim"):
         raise ValueError(f"sampler={sampler!r} is not one of 'ddpm', 'ddim'")
-    if not isinstance(steps, int) or isinstance(steps, bool) or not 1 <= steps <= d.diffusion_steps:
-        raise ValueError(f"steps={steps!r} must be an integer in [1, {d.diffusion_steps}] (diffusion_steps)")
-    return d.build(str(steps))
+    if not isinstance(steps, int) or isinstance(steps, bool) or not 1 <= steps <= diffusion_cfg.diffusion_steps:
+        raise ValueError(f"steps={steps!r} must be an integer in [1, {diffusion_cfg.diffusion_steps}] "
+                         "(diffusion_steps)")
+    return diffusion_cfg.build(str(steps))
 
 
-def _check_labels(cfg, num_videos: int, labels: torch.Tensor | None, cfg_scale: float) -> None:
+def _check_labels(latte_cfg, num_videos: int, labels: torch.Tensor | None, cfg_scale: float) -> None:
     if not isinstance(num_videos, int) or isinstance(num_videos, bool) or num_videos < 1:
         raise ValueError(f"num_videos={num_videos!r} must be a positive integer")
     if not isinstance(cfg_scale, (int, float)) or isinstance(cfg_scale, bool) or cfg_scale < 0:
         raise ValueError(f"cfg_scale={cfg_scale!r} must be a number >= 0 (1 = no guidance)")
-    if cfg.num_classes and labels is None:
-        raise ValueError(f"labels are required: the model is class-conditional with {cfg.num_classes} classes")
+    if latte_cfg.num_classes and labels is None:
+        raise ValueError(f"labels are required: the model is class-conditional with {latte_cfg.num_classes} classes")
     if labels is None:
         if cfg_scale > 1.0:
             raise ValueError(f"cfg_scale={cfg_scale} needs class labels, but the model is unconditional "
                              "(num_classes=0); use cfg_scale=1")
         return
-    if not cfg.num_classes:
+    if not latte_cfg.num_classes:
         raise ValueError("labels given but the model is unconditional (num_classes=0)")
     if not isinstance(labels, torch.Tensor) or labels.is_floating_point() or labels.dtype == torch.bool:
         raise TypeError(f"labels must be an integer tensor of shape (num_videos,), got {labels!r:.60}")
     if tuple(labels.shape) != (num_videos,):
         raise ValueError(f"labels must have shape (num_videos,) = ({num_videos},); got {tuple(labels.shape)}")
-    if labels.min() < 0 or labels.max() >= cfg.num_classes:
-        raise ValueError(f"class labels must be in [0, {cfg.num_classes - 1}]")
-    if cfg_scale > 1.0 and not cfg.has_null_class:
+    if labels.min() < 0 or labels.max() >= latte_cfg.num_classes:
+        raise ValueError(f"class labels must be in [0, {latte_cfg.num_classes - 1}]")
+    if cfg_scale > 1.0 and not latte_cfg.has_null_class:
         raise ValueError(f"cfg_scale={cfg_scale} needs the null class, which a model trained with "
                          "class_dropout_prob=0 does not have; use cfg_scale=1")
 
 
 @torch.no_grad()
-def sample_videos(model: Latte, d: DiffusionSection, num_videos: int, labels: torch.Tensor | None = None,
+def sample_videos(model: Latte, diffusion_cfg: DiffusionSection, num_videos: int, labels: torch.Tensor | None = None,
                   sampler: str | None = None, steps: int | None = None, cfg_scale: float | None = None,
                   generator: torch.Generator | None = None, seed: int = 0, progress: bool = True,
                   clip_denoised: bool = True) -> torch.Tensor:
@@ -62,13 +63,13 @@ def sample_videos(model: Latte, d: DiffusionSection, num_videos: int, labels: to
     ``model.forward_with_cfg`` guides the ε channels. ``clip_denoised`` clamps each x_0 estimate to
     [-1, 1]: right for pixels, wrong for VAE latents (pass False there, as Latte and DiT do).
     """
-    cfg = model.config
+    latte_cfg = model.config
     device = next(model.parameters()).device
-    sampler = sampler or d.sampler
-    cfg_scale = d.cfg_scale if cfg_scale is None else cfg_scale
-    diffusion = sampling_diffusion(d, sampler, steps)
-    _check_labels(cfg, num_videos, labels, cfg_scale)
-    shape = (num_videos, cfg.num_frames, cfg.in_channels, cfg.input_size, cfg.input_size)
+    sampler = sampler or diffusion_cfg.sampler
+    cfg_scale = diffusion_cfg.cfg_scale if cfg_scale is None else cfg_scale
+    diffusion = sampling_diffusion(diffusion_cfg, sampler, steps)
+    _check_labels(latte_cfg, num_videos, labels, cfg_scale)
+    shape = (num_videos, latte_cfg.num_frames, latte_cfg.in_channels, latte_cfg.input_size, latte_cfg.input_size)
     generator = generator or torch.Generator(device).manual_seed(seed)
     noise = torch.randn(shape, generator=generator, device=device)
     model_fn, kwargs = model, {}
@@ -76,7 +77,7 @@ def sample_videos(model: Latte, d: DiffusionSection, num_videos: int, labels: to
         kwargs["y"] = labels.to(device)
         if cfg_scale > 1.0:
             noise = torch.cat([noise, noise])
-            kwargs = {"y": torch.cat([kwargs["y"], torch.full_like(kwargs["y"], cfg.num_classes)]),
+            kwargs = {"y": torch.cat([kwargs["y"], torch.full_like(kwargs["y"], latte_cfg.num_classes)]),
                       "cfg_scale": cfg_scale}
             model_fn = model.forward_with_cfg
     loop = diffusion.ddim_sample_loop if sampler == "ddim" else diffusion.p_sample_loop

@@ -143,20 +143,20 @@ def clip_dataset(cfg: RunConfig, *, seed: int | None = None, length: int | None 
     ``seed`` (default ``train.seed``) drives synthetic clips and random crops; ``length`` (default
     ``data.length``) is the number of synthetic clips.
     """
-    d, num_frames = cfg.data, cfg.latte_config().num_frames
+    data_cfg, num_frames = cfg.data, cfg.latte_config().num_frames
     seed = cfg.train.seed if seed is None else seed
-    if d.dataset == "folder":
-        return VideoFolder(d.root, num_frames=num_frames, frame_interval=d.frame_interval,
-                           image_size=d.image_size, layout=d.layout, seed=seed)
-    return synthetic_dataset(d.dataset, num_frames=num_frames, image_size=d.image_size, seed=seed,
-                             length=d.length if length is None else length)
+    if data_cfg.dataset == "folder":
+        return VideoFolder(data_cfg.root, num_frames=num_frames, frame_interval=data_cfg.frame_interval,
+                           image_size=data_cfg.image_size, layout=data_cfg.layout, seed=seed)
+    return synthetic_dataset(data_cfg.dataset, num_frames=num_frames, image_size=data_cfg.image_size, seed=seed,
+                             length=data_cfg.length if length is None else length)
 
 
 def build_dataset(cfg: RunConfig) -> torch.utils.data.Dataset:
     """What training reads: pixel clips or cached latents, plus appended images for joint training."""
-    d = cfg.data
-    ds = LatentClips(d.latent_cache, seed=cfg.train.seed) if d.latent_cache else clip_dataset(cfg)
-    return JointImageVideo(ds, num_images=d.num_images, seed=cfg.train.seed) if d.num_images else ds
+    data_cfg = cfg.data
+    ds = LatentClips(data_cfg.latent_cache, seed=cfg.train.seed) if data_cfg.latent_cache else clip_dataset(cfg)
+    return JointImageVideo(ds, num_images=data_cfg.num_images, seed=cfg.train.seed) if data_cfg.num_images else ds
 
 
 def _autocast(precision: str, device: torch.device):
@@ -232,17 +232,17 @@ class Trainer:
                  progress: bool = True):
         self.cfg, self.out_dir, self.progress = cfg, Path(out_dir), progress
         self.ctx = ctx or setup_distributed()
-        t = cfg.validate().train
+        tc = cfg.validate().train
         self.latte_cfg = cfg.latte_config()
         # Measured, not assumed: bf16 only where it is native and faster; CPU threads that the
         # machine's other work leaves free (see minilatte/runtime.py).
         try:
-            self.runtime = runtime.apply(t.mixed_precision, self.ctx.device, self.latte_cfg.hidden_size, t.threads)
+            self.runtime = runtime.apply(tc.mixed_precision, self.ctx.device, self.latte_cfg.hidden_size, tc.threads)
         except ValueError as err:
             raise ConfigError(str(err)) from None
-        torch.manual_seed(t.seed)                      # same initial weights on every process
+        torch.manual_seed(tc.seed)                      # same initial weights on every process
         self.model = Latte(self.latte_cfg).to(self.ctx.device)
-        self.model.gradient_checkpointing = t.gradient_checkpointing
+        self.model.gradient_checkpointing = tc.gradient_checkpointing
         self.ema = copy.deepcopy(self.model).requires_grad_(False).eval()
         self.diffusion = cfg.diffusion.build()            # all training timesteps
         self.codec = None
@@ -256,15 +256,15 @@ class Trainer:
         self.encode_batches = self.codec is not None and not cfg.data.latent_cache
         # Timesteps and noise come from one generator seeded alike on every process: each process
         # draws the whole global batch and keeps its slice, so N processes equal one.
-        self.noise_gen = torch.Generator(self.ctx.device).manual_seed(t.seed + 1)
-        torch.manual_seed(t.seed + 2 + self.ctx.rank)  # label dropout etc. differ per process
+        self.noise_gen = torch.Generator(self.ctx.device).manual_seed(tc.seed + 1)
+        torch.manual_seed(tc.seed + 2 + self.ctx.rank)  # label dropout etc. differ per process
         self.step = 0
         if self.ctx.device.type == "cuda":
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
         self.net = self._wrap(self.model)
         # After wrapping: FSDP replaces the parameters by sharded ones, which the optimizer must hold.
-        self.opt = torch.optim.AdamW(self.model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
 
     # ------------------------------------------------------------------ setup
     def _wrap(self, model: torch.nn.Module) -> torch.nn.Module:
@@ -415,17 +415,17 @@ class Trainer:
 
     # ------------------------------------------------------------------ the loop
     def loader(self) -> DataLoader:
-        t, d = self.cfg.train, self.cfg.data
-        sampler = StepBatchSampler(len(self.dataset), t.batch_size, t.steps, t.seed, self.step,
+        tc, data_cfg = self.cfg.train, self.cfg.data
+        sampler = StepBatchSampler(len(self.dataset), tc.batch_size, tc.steps, tc.seed, self.step,
                                    self.ctx.rank, self.ctx.world_size)
         # Its own generator: starting a loader must not draw from the global RNG that a resumed run restores.
-        return DataLoader(EpochIndexed(self.dataset), batch_sampler=sampler, num_workers=d.num_workers,
-                          pin_memory=self.ctx.device.type == "cuda", persistent_workers=d.num_workers > 0,
-                          worker_init_fn=_ignore_stop_signals if d.num_workers else None,
-                          generator=torch.Generator().manual_seed(t.seed))
+        return DataLoader(EpochIndexed(self.dataset), batch_sampler=sampler, num_workers=data_cfg.num_workers,
+                          pin_memory=self.ctx.device.type == "cuda", persistent_workers=data_cfg.num_workers > 0,
+                          worker_init_fn=_ignore_stop_signals if data_cfg.num_workers else None,
+                          generator=torch.Generator().manual_seed(tc.seed))
 
     def run(self) -> TrainResult:
-        t = self.cfg.train
+        tc = self.cfg.train
         if self.ctx.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             (self.out_dir / "runtime.json").write_text(json.dumps(self.runtime.to_dict(), indent=2) + "\n")
@@ -439,8 +439,8 @@ class Trainer:
                     out = self.train_step(batch)
                     sums = out if sums is None else {k: sums[k] + v for k, v in out.items()}
                     count += 1
-                    at_log = self.step % t.log_every == 0 or self.step == t.steps
-                    at_ckpt = self.step % t.ckpt_every == 0 or self.step == t.steps
+                    at_log = self.step % tc.log_every == 0 or self.step == tc.steps
+                    at_ckpt = self.step % tc.ckpt_every == 0 or self.step == tc.steps
                     if at_log or at_ckpt:   # the only host-device syncs of the loop
                         means = {k: all_reduce_mean(v / count, self.ctx).item() for k, v in sums.items()}
                         if not all(math.isfinite(v) for v in means.values()):
@@ -466,7 +466,7 @@ class Trainer:
                     if self._stop_requested(stop, at_log):
                         path = good_ckpt if at_ckpt else self.save()
                         raise TrainingInterrupted(stop.signum or signal.SIGINT, self.step, path)
-                    if t.sample_every and self.step % t.sample_every == 0 and self.step != t.steps:
+                    if tc.sample_every and self.step % tc.sample_every == 0 and self.step != tc.steps:
                         self.write_samples()
             except TrainingInterrupted:
                 raise

@@ -43,7 +43,8 @@ class BenchSize:
         return self.num_frames * (self.input_size // self.patch_size) ** 2
 
 
-# --quick: runs in well under a minute on 2 loaded cores. Default: the size at which the official model and diffusers were matched (Latte-S/2 width).
+# --quick: runs in well under a minute on 2 loaded cores. Default: the size at which the official model and
+# diffusers were matched (Latte-S/2 width).
 QUICK = BenchSize(hidden_size=192, depth=4, num_heads=3, num_frames=8, input_size=16, patch_size=2, batch_size=2)
 STANDARD = BenchSize(hidden_size=384, depth=12, num_heads=6, num_frames=8, input_size=16, patch_size=2, batch_size=2)
 
