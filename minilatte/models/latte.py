@@ -310,8 +310,10 @@ class Latte(nn.Module):
             raise ValueError(f"x: video frames={n_video} are not divisible by tubelet_stride={cfg.tubelet_stride}")
         if num_images and cfg.patch_embedding == "compression":
             raise ValueError("num_images > 0 needs patch_embedding='uniform': a tubelet cannot embed a single image")
-        tokens = self.x_embedder(x)                     # (B, n_f + num_images, N, D)
-        return tokens + self.pos_embed
+        tokens = self.x_embedder(x)                     # (B, n_f + num_images, N, D), a permuted view of the conv
+        # Dense once here: the residual stream keeps its input's memory layout through every block,
+        # and a permuted one would make every LayerNorm (forward and backward) copy its input.
+        return tokens.contiguous() + self.pos_embed
 
     def condition(self, t: torch.Tensor, y: torch.Tensor | None, n_video: int, num_images: int,
                   y_images: torch.Tensor | None) -> list[torch.Tensor]:
