@@ -13,11 +13,19 @@ from pathlib import Path
 
 import torch
 
+from .bench import add_arguments as add_bench_arguments
+from .config import load_config
+from .demo import run_demo
+from .evaluate import add_eval_arguments, generate_clips
+from .models import create_latte
+from .run_folder import check_writable_file
+from .sample import load_for_sampling
+from .summary import forward_check, summarize
+from .train import TrainingError, TrainingInterrupted, train
+from .viz import save_gif
+
 
 def _summary(args) -> None:
-    from .models import create_latte
-    from .summary import forward_check, summarize
-
     torch.manual_seed(args.seed)
     model = create_latte(args.model, num_frames=args.num_frames, input_size=args.input_size,
                          num_classes=args.num_classes, variant=args.variant)
@@ -27,9 +35,6 @@ def _summary(args) -> None:
 
 
 def _train(args) -> None:
-    from .config import load_config
-    from .train import train
-
     cfg = load_config(args.config, args.set)
     out = Path(args.out or Path("runs") / cfg.name)
     result = train(cfg, out, resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress)
@@ -42,11 +47,6 @@ def _train(args) -> None:
 
 
 def _sample(args) -> None:
-    from .evaluate import generate_clips
-    from .run_folder import check_writable_file
-    from .sample import load_for_sampling
-    from .viz import save_gif
-
     check_writable_file(args.out, "--out")          # before the sampling work, not after
     if args.num_videos < 1:
         raise ValueError(f"--num-videos={args.num_videos} must be >= 1")
@@ -63,8 +63,6 @@ def _sample(args) -> None:
 
 
 def _demo(args) -> None:
-    from .demo import run_demo
-
     run_demo(Path(args.out), progress=not args.no_progress)
 
 
@@ -108,17 +106,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_summary)
 
-    from .evaluate import add_eval_arguments    # light: evaluate.py imports the metrics only when run
     add_eval_arguments(sub.add_parser("eval", help="score a checkpoint's samples: fvd, fd-probe, fd-frame, kid, acc"))
 
-    from .bench import add_arguments as add_bench_arguments
     add_bench_arguments(sub.add_parser("bench", help="speed vs diffusers, FLOP/s, ablation; --memory: GPU memory model"))
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from .train import TrainingError, TrainingInterrupted
     try:
         args.func(args)
     except (ValueError, FileNotFoundError) as err:   # bad input: one line, no traceback, exit code 2

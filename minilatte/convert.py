@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
 
 from .models import Latte, LatteConfig
 
@@ -34,7 +35,6 @@ def read_state_dict(checkpoint) -> dict[str, torch.Tensor]:
         if not path.is_file():
             raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
         if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
             checkpoint = load_file(path)
         else:
             checkpoint = torch.load(path, map_location="cpu", weights_only=True)

@@ -17,13 +17,16 @@ import argparse
 from pathlib import Path
 
 from .assets import DATA_SAMPLES
+from .checkpoint import export_for_sampling
+from .config import load_config
+from .data import SYNTHETIC, synthetic_dataset, write_video
+from .tiny_vae import train_tiny_vae
+from .train import train
 
 WHAT = ("clips", "tiny-vae", "latte-shapes")
 
 
 def make_clips(out: Path, per_dataset: int = 3, num_frames: int = 16, image_size: int = 32) -> list[Path]:
-    from .data import SYNTHETIC, synthetic_dataset, write_video
-
     paths = []
     for name in SYNTHETIC:
         ds = synthetic_dataset(name, num_frames=num_frames, image_size=image_size, seed=0, length=per_dataset)
@@ -33,10 +36,6 @@ def make_clips(out: Path, per_dataset: int = 3, num_frames: int = 16, image_size
 
 
 def make_latte_shapes(out: Path, run_dir: Path = Path("runs/data_samples/latte-shapes")) -> Path:
-    from .checkpoint import export_for_sampling
-    from .config import load_config
-    from .train import train
-
     result = train(load_config("cpu"), run_dir, resume=True)
     return export_for_sampling(result.checkpoint, out / "latte-shapes")
 
@@ -49,7 +48,6 @@ def main(argv: list[str] | None = None) -> None:
     if args.what == "clips":
         made = make_clips(args.out)
     elif args.what == "tiny-vae":
-        from .tiny_vae import train_tiny_vae
         made = [train_tiny_vae(args.out / "tiny-vae")]
     else:
         made = [make_latte_shapes(args.out)]

@@ -19,7 +19,10 @@ from pathlib import Path
 import torch
 
 from .config import load_config
+from .evaluate import evaluate, generate_clips, probe_accuracy, real_clips
+from .sample import load_for_sampling
 from .train import train
+from .viz import save_frames_png, save_gif
 
 QUALITY_CLIPS = 256        # clips sampled to measure the model (as many real clips are compared)
 
@@ -35,10 +38,6 @@ def run_demo(out_dir: Path, progress: bool = True, overrides: tuple[str, ...] = 
     start = time.perf_counter()
     result = train(cfg, out_dir, resume=True, progress=progress)
     train_seconds = time.perf_counter() - start
-
-    from .evaluate import evaluate, generate_clips, probe_accuracy, real_clips
-    from .sample import load_for_sampling
-    from .viz import save_frames_png, save_gif
 
     model, _ = load_for_sampling(result.checkpoint, "cuda" if torch.cuda.is_available() else "cpu")
     n = 8

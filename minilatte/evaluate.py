@@ -24,10 +24,17 @@ import json
 import math
 from functools import partial
 from pathlib import Path
+from statistics import NormalDist
 
 import torch
 
+from .checkpoint import resolve_checkpoint
 from .data.synthetic import SYNTHETIC
+from .metrics import (bootstrap_ci, check_matching_clips, frechet_distance, i3d_features, kid, load_i3d, load_probe,
+                      to_uint8_videos)
+from .metrics.fvd import MIN_FRAMES
+from .metrics.probe import CLASS_OFFSETS, FRAME_DIM
+from .run_folder import check_writable_file
 from .sample import generate_clips, load_for_sampling
 from .train import clip_dataset
 
@@ -48,8 +55,6 @@ def parse_metrics(metrics) -> list[str]:
 
 def wilson_interval(hits: int, total: int, level: float = 0.95) -> tuple[float, float]:
     """Wilson score interval for a proportion hits/total (better than ±2σ near 0 and 1)."""
-    from statistics import NormalDist
-
     z = NormalDist().inv_cdf(0.5 + level / 2)
     p = hits / total
     centre = (p + z * z / (2 * total)) / (1 + z * z / total)
@@ -78,8 +83,6 @@ def _batched(fn, videos: torch.Tensor | None, batch_size: int = 256):
 
 
 def _probe_entry(metric, real, fake, reference_real, num_resamples, seed, features: str) -> dict:
-    from .metrics import bootstrap_ci
-
     entry = bootstrap_ci(metric, real, fake, num_resamples=num_resamples, seed=seed)
     if reference_real is not None:
         entry["reference"] = float(metric(real, reference_real))
@@ -97,19 +100,12 @@ def evaluate_videos(real: torch.Tensor, fake: torch.Tensor, metrics=("fd-probe",
     synthetic dataset's name (for the probe's class numbering); ``reference`` (N₁, …): a second set
     of real clips for the real-vs-real reference of probe metrics.
     """
-    from .metrics import bootstrap_ci, frechet_distance, i3d_features, kid, to_uint8_videos
-    from .metrics.fvd import MIN_FRAMES
-    from .metrics.probe import CLASS_OFFSETS, FRAME_DIM
-
-    from .metrics import check_matching_clips
-
     metrics = parse_metrics(metrics)
     check_matching_clips(real, fake, layout="NFCHW")
     if reference is not None:
         check_matching_clips(real, reference, layout="NFCHW")
     results: dict = {}
     if "fvd" in metrics:
-        from .metrics import load_i3d
         i3d = load_i3d() if i3d is None else i3d
         frames = fake.shape[1]
         repeat = 1 if frames >= MIN_FRAMES else -(-MIN_FRAMES // frames)
@@ -124,7 +120,6 @@ def evaluate_videos(real: torch.Tensor, fake: torch.Tensor, metrics=("fd-probe",
         if dataset not in CLASS_OFFSETS:
             raise ValueError(f"probe metrics ({', '.join(wanted)}) need a synthetic dataset "
                              f"({', '.join(CLASS_OFFSETS)}); got {dataset!r} — use fvd")
-        from .metrics import load_probe
         probe = load_probe() if probe is None else probe
         sets = {"real": real, "fake": fake, "reference": reference}
         clip = {k: _batched(probe.clip_features, v) for k, v in sets.items()}                    # (N, 128)
@@ -142,7 +137,6 @@ def evaluate_videos(real: torch.Tensor, fake: torch.Tensor, metrics=("fd-probe",
         if "acc" in wanted:
             if labels is None:
                 raise ValueError("acc needs the class labels the samples were asked for (a class-conditional model)")
-            from .data.synthetic import SYNTHETIC
             correct = _content_correct(probe, fake, labels, dataset)
             low, high = wilson_interval(int(correct.sum()), len(labels))
             per_class = {}     # a model can be right on average and blind to one class
@@ -163,19 +157,14 @@ def probe_accuracy(videos: torch.Tensor, labels: torch.Tensor | None, dataset: s
 
     On real clips this is the ceiling a generator's ``acc`` can reach.
     """
-    from .metrics.probe import CLASS_OFFSETS
-
     if labels is None or dataset not in CLASS_OFFSETS:
         return None
-    from .metrics import load_probe
     probe = load_probe() if probe is None else probe
     return float(_content_correct(probe, videos, labels, dataset).float().mean())
 
 
 def _content_correct(probe, videos: torch.Tensor, labels: torch.Tensor, dataset: str) -> torch.Tensor:
     """(N,) bool: does the probe's content head name each clip's class?"""
-    from .metrics.probe import CLASS_OFFSETS
-
     predicted = torch.cat([probe(videos[s:s + 256])["content"].argmax(-1) for s in range(0, len(videos), 256)])
     return predicted == labels.to(predicted.device) + CLASS_OFFSETS[dataset]
 
@@ -194,8 +183,6 @@ def evaluate(checkpoint: str | Path, metrics=("fd-probe",), num_samples: int | N
     Returns a JSON-ready dict: checkpoint, step, dataset, num_samples, seed, sampling settings and
     {"metrics": {name: {"value", "ci_low", "ci_high", ...}}}.
     """
-    from .checkpoint import resolve_checkpoint
-
     metrics = parse_metrics(metrics)
     num_samples = num_samples or default_num_samples(metrics)
     if num_samples < 2:
@@ -238,8 +225,6 @@ def add_eval_arguments(parser) -> None:
 
 
 def eval_command(args) -> None:
-    from .run_folder import check_writable_file
-
     metrics = parse_metrics(",".join(args.metric or ["fd-probe"]))
     check_writable_file(args.out, "--out")          # before the sampling work, not after
     result = evaluate(args.checkpoint, metrics, num_samples=args.num_samples, seed=args.seed,

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from torch.utils.data import Dataset
+from tqdm.auto import tqdm
 
 from .vae import LatentCodec, vae_folder
 
@@ -46,8 +47,6 @@ def build_latent_cache(dataset: Dataset, codec: LatentCodec, vae_path: str | Pat
     If ``folder`` already holds the cache of this dataset and VAE it is returned as it is; a cache of
     anything else is an error rather than silently replaced.
     """
-    from tqdm.auto import tqdm
-
     folder = Path(folder)
     key = cache_key(dataset, vae_path)
     if (folder / "meta.json").is_file():

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import os
 
+import torch
+
 TIERS = ("ci", "cpu", "gpu")
 
 
@@ -23,8 +25,6 @@ def current_tier() -> str:
     """The tier named by ``MINILATTE_TIER``, or the default for this machine."""
     tier = os.environ.get("MINILATTE_TIER")
     if tier is None:
-        import torch
-
         return "gpu" if torch.cuda.is_available() else "cpu"
     if tier not in TIERS:
         raise ValueError(f"MINILATTE_TIER={tier!r} is not one of {', '.join(map(repr, TIERS))}")

@@ -32,8 +32,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from einops import rearrange
+from tqdm.auto import tqdm
 
 from .data import synthetic_dataset
+from .vae import LatentCodec
 
 DATASETS = ("shapes", "moving-digits", "clouds")
 IMAGE_SIZE = 32
@@ -70,8 +72,7 @@ def frame_batches(seed: int, batch_size: int, num_frames: int = 8, length: int =
 def train_tiny_vae(out: str | Path, steps: int = 1200, batch_size: int = 24, lr: float = 1e-3,
                    kl_weight: float = 1e-6, seed: int = 0, progress: bool = True) -> Path:
     """Train the tiny VAE on synthetic frames and save it to ``out`` (diffusers folder layout)."""
-    from diffusers import AutoencoderKL
-    from tqdm.auto import tqdm
+    from diffusers import AutoencoderKL   # a heavy import (seconds): only where a VAE is trained or loaded
 
     if steps < 1 or batch_size < 1:
         raise ValueError(f"steps={steps} and batch_size={batch_size} must be >= 1")
@@ -120,7 +121,7 @@ def latent_statistics(vae, num_batches: int = 16, batch_size: int = 24) -> dict:
 
 def write_latent_statistics(vae_path: str | Path) -> dict:
     """Measure :func:`latent_statistics` of a saved tiny VAE and write them into its config.json."""
-    from diffusers import AutoencoderKL
+    from diffusers import AutoencoderKL   # heavy, as in train_tiny_vae
 
     path = Path(vae_path)
     stats = latent_statistics(AutoencoderKL.from_pretrained(str(path), local_files_only=True,
@@ -139,8 +140,6 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def held_out_psnr(vae_path: str | Path, num_clips: int = 64, num_frames: int = 8) -> dict[str, float]:
     """Mean PSNR (dB) of encode(mode) -> decode on clips of a seed never used in training, per dataset."""
-    from .vae import LatentCodec
-
     codec = LatentCodec.from_pretrained(vae_path)
     result = {}
     for name in DATASETS:

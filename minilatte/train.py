@@ -25,6 +25,7 @@ from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader, Sampler
+from tqdm.auto import tqdm
 
 from . import checkpoint as ckpt
 from . import runtime
@@ -33,6 +34,7 @@ from .data import JointImageVideo, VideoFolder, synthetic_dataset
 from .distributed import DistContext, all_reduce_mean, barrier, cleanup, setup_distributed
 from .latent_cache import LatentClips, build_latent_cache
 from .models import Latte
+from .run_folder import prepare_run_folder
 from .sample import generate_clips
 from .vae import LatentCodec
 from .viz import plot_loss_curve, save_gif
@@ -267,6 +269,9 @@ class Trainer:
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
 
     # ------------------------------------------------------------------ setup
+    # torch.distributed's FSDP, DDP and state-dict helpers (and tensorboard, optional) are imported where
+    # they are used: together they take over a second to import, which sampling, evaluation and
+    # ``python -m minilatte --help`` (all of them import this module) need not pay.
     def _wrap(self, model: torch.nn.Module) -> torch.nn.Module:
         net = model
         if self.ctx.distributed:
@@ -493,8 +498,8 @@ class Trainer:
     def _progress_bar(self):
         if not (self.progress and self.ctx.is_main):
             return None
-        from tqdm.auto import tqdm   # notebook-aware: a widget in Jupyter, text in a terminal
-        return tqdm(total=self.cfg.train.steps, initial=self.step, desc=self.cfg.name, unit="step", dynamic_ncols=True)
+        return tqdm(   # tqdm.auto: a widget in Jupyter, text in a terminal
+            total=self.cfg.train.steps, initial=self.step, desc=self.cfg.name, unit="step", dynamic_ncols=True)
 
     def write_samples(self) -> Path | None:
         """Sample ``train.num_sample_videos`` videos with the EMA model into samples/step_XXXXXXX.gif."""
@@ -513,8 +518,6 @@ def train(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progress: b
     model and data settings must match) or ``overwrite=True`` (move the old run aside); see
     :mod:`minilatte.run_folder`.
     """
-    from .run_folder import prepare_run_folder
-
     ctx = setup_distributed()
     try:
         for note in prepare_run_folder(out_dir, cfg.validate(), resume, overwrite, ctx.is_main):

@@ -67,7 +67,7 @@ class LatentCodec(torch.nn.Module):
         A hub id works only where the files are already in the local Hugging Face cache; minilatte
         never downloads.
         """
-        from diffusers import AutoencoderKL
+        from diffusers import AutoencoderKL   # a heavy import (seconds): paid only when a VAE is loaded
 
         try:
             vae = AutoencoderKL.from_pretrained(str(vae_folder(name_or_path)), local_files_only=True,

@@ -9,6 +9,9 @@ import numpy as np
 import torch
 from einops import rearrange
 
+# PIL and matplotlib are imported inside the functions that draw: train.py and the CLI import this
+# module, and ``python -m minilatte --help`` should not pay for them (matplotlib alone takes ~1 s).
+
 
 def to_uint8(video: torch.Tensor) -> np.ndarray:
     """[-1, 1] float video(s) -> uint8 in 0..255, same shape, channels last: (..., F, H, W, C)."""

@@ -10,6 +10,14 @@ import numpy as np
 import torch
 from einops import rearrange
 
+from .. import tiny_vae, viz
+from ..assets import data_sample
+from ..config import DiffusionSection
+from ..data import synthetic_dataset
+from ..data.transforms import temporal_crop_indices
+from ..models import create_latte
+from ..sample import sample_videos
+from ..vae import LatentCodec
 from .core import assert_close, assert_equal, call, passed, seeded
 
 
@@ -20,12 +28,10 @@ def check_to_uint8(to_uint8) -> None:
     Values outside [-1, 1] (a sampler may overshoot) must be clamped first. Compared with
     ``minilatte.viz.to_uint8``; off by at most 1 grey level (rounding versus truncating) passes.
     """
-    from ..viz import to_uint8 as reference
-
     gen = seeded(20)
     video = torch.randn(2, 3, 4, 5, generator=gen) * 0.9                 # some values beyond ±1
     video[0, :, 0, 0] = torch.tensor([-1.0, 0.0, 1.0])                    # the ends and the middle, exactly
-    expected = torch.from_numpy(reference(video))                         # (F, H, W, C)
+    expected = torch.from_numpy(viz.to_uint8(video))                         # (F, H, W, C)
     got = call("to_uint8", to_uint8, video.clone())
     if isinstance(got, np.ndarray):
         got = torch.from_numpy(got)
@@ -52,10 +58,6 @@ def check_to_uint8(to_uint8) -> None:
 
 def _measured_evaluations(num_videos: int, steps: int, cfg_scale: float) -> int:
     """Videos the network processes while ``sample_videos`` runs, counted on a tiny class-conditional model."""
-    from ..config import DiffusionSection
-    from ..models import create_latte
-    from ..sample import sample_videos
-
     torch.manual_seed(0)
     model = create_latte("Latte-Nano/2", num_frames=2, input_size=4, in_channels=3, num_classes=3).eval()
     counted, forward = [], model.forward
@@ -106,8 +108,6 @@ def check_frame_indices(frame_indices) -> None:
     Compared exactly with ``minilatte.data.transforms.temporal_crop_indices`` (whose random ``begin``
     is read off its first index) on five videos, a too-short one included.
     """
-    from ..data.transforms import temporal_crop_indices
-
     cases = [(100, 16, 3, 0), (100, 16, 3, 7), (16, 8, 1, 3), (16, 8, 2, 0), (10, 8, 3, 0)]
     for total, num_frames, frame_interval, seed in cases:
         expected = torch.from_numpy(temporal_crop_indices(total, num_frames, frame_interval,
@@ -149,13 +149,11 @@ def check_psnr(psnr) -> None:
     PSNR = 10 · log10(peak² / MSE) with peak = 2, the peak-to-peak range of [-1, 1]. Compared with
     ``minilatte.tiny_vae.psnr``, tolerance 1e-3 dB.
     """
-    from ..tiny_vae import psnr as reference
-
     gen = seeded(21)
     a = torch.rand(4, 3, 8, 8, generator=gen) * 2 - 1
     levels = torch.tensor([0.01, 0.05, 0.2, 0.5]).view(-1, 1, 1, 1)     # a different error per item
     b = (a + levels * torch.randn(a.shape, generator=gen)).clamp(-1, 1)
-    expected = reference(a, b)
+    expected = tiny_vae.psnr(a, b)
     got = call("psnr", psnr, a, b)
     hint = "per item: MSE over every axis but the batch axis, then 10 * log10(2**2 / MSE)"
     if isinstance(got, torch.Tensor):
@@ -182,10 +180,6 @@ def check_encode_frames(encode_frames) -> None:
     one value per latent channel. Compared with ``LatentCodec.encode(video, sample=False)`` of the
     shipped tiny VAE, tolerance 1e-4.
     """
-    from ..assets import data_sample
-    from ..data import synthetic_dataset
-    from ..vae import LatentCodec
-
     codec = LatentCodec.from_pretrained(data_sample("tiny-vae"))
     mean, scale = codec.shift, codec.scale / codec.spread                     # (C, 1, 1) each
     clips = [synthetic_dataset(name, num_frames=3, image_size=32, seed=5, length=1)[0]["video"]

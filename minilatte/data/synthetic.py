@@ -193,7 +193,7 @@ class MovingDigits(SyntheticVideos):
     def digits(cls) -> dict[int, np.ndarray]:
         """scikit-learn's 1,797 handwritten 8×8 digits (values 0..1), as {digit: (N, 8, 8)}."""
         if cls._digits is None:
-            from sklearn.datasets import load_digits        # a file inside the package: no download
+            from sklearn.datasets import load_digits   # heavy (~2 s), digits only; a file inside the package
             data = load_digits()
             images = data.images.astype(np.float32) / 16.0
             cls._digits = {d: images[data.target == d] for d in range(10)}

@@ -19,6 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+# PyAV and PIL are imported inside the readers and writers: only folder datasets and written sample
+# videos need them, and every ``import minilatte.data`` (the CLI's --help included) would pay for them.
+
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".webm", ".mkv", ".mov", ".gif")
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 

@@ -33,6 +33,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from .losses import discretized_gaussian_log_likelihood, mean_flat, normal_kl
 
@@ -269,7 +270,6 @@ class GaussianDiffusion:
         x = noise.to(device) if noise is not None else torch.randn(*shape, device=device)
         timesteps = list(range(self.num_timesteps))[::-1]
         if progress:
-            from tqdm.auto import tqdm
             timesteps = tqdm(timesteps, desc="sampling", leave=False)
         for i in timesteps:
             t = torch.full((x.shape[0],), i, device=device, dtype=torch.long)

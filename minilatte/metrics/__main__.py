@@ -7,6 +7,7 @@ import sys
 import time
 
 
+# Imports inside the commands: ``--help`` and argument errors answer without importing torch (seconds).
 def _fetch(args) -> None:
     from .i3d_weights import fetch_i3d, is_cached
 

@@ -13,11 +13,13 @@ from pathlib import Path
 import torch
 from einops import rearrange
 
+from .fvd import check_matching_clips
+
 INSTALL_HINT = 'pip install "torchmetrics[image]" (it brings torch-fidelity)'
 
 
 def _torchmetrics_fid():
-    try:
+    try:   # an optional package: only frame FID/IS need it
         from torchmetrics.image.fid import FrechetInceptionDistance, NoTrainInceptionV3
     except ImportError as err:
         raise ImportError(f"frame FID/IS need torchmetrics, which is not installed: {INSTALL_HINT}") from err
@@ -42,8 +44,6 @@ def _weights(path) -> str:
 @torch.no_grad()
 def frame_fid(real, fake, weights_path, batch_size: int = 64) -> float:
     """FID between all frames of uint8 videos real (N₁, F, H, W, 3) and fake (N₂, F, H, W, 3)."""
-    from .fvd import check_matching_clips
-
     check_matching_clips(real, fake)
     fid_class, _ = _torchmetrics_fid()
     real, fake = _frames(real, "real"), _frames(fake, "fake")
@@ -58,7 +58,7 @@ def frame_fid(real, fake, weights_path, batch_size: int = 64) -> float:
 def frame_inception_score(fake, weights_path, splits: int = 10, batch_size: int = 64) -> tuple[float, float]:
     """Inception Score (mean, std over ``splits``) of all frames of uint8 videos (N, F, H, W, 3)."""
     _, inception_class = _torchmetrics_fid()
-    from torchmetrics.image.inception import InceptionScore
+    from torchmetrics.image.inception import InceptionScore   # optional, like _torchmetrics_fid's imports
 
     extractor = inception_class(name="inception-v3-compat", features_list=["logits_unbiased"],
                                 feature_extractor_weights_path=_weights(weights_path))

@@ -18,8 +18,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from einops import rearrange
+from tqdm.auto import tqdm
 
 from .frechet import frechet_distance
+from .i3d_weights import load_i3d
 
 NUM_FRAMES = 16
 RESOLUTION = 224
@@ -92,8 +94,6 @@ def preprocess_for_i3d(videos: torch.Tensor, num_frames: int = NUM_FRAMES, frame
 def i3d_features(videos, model: torch.nn.Module | None = None, batch_size: int = 8, num_frames: int = NUM_FRAMES,
                  frame_repeat: int = 1, device: str | torch.device | None = None, progress: bool = False) -> np.ndarray:
     """I3D logits (N, 400), float64, of uint8 videos (N, F, H, W, 3); batches are preprocessed one at a time."""
-    from .i3d_weights import load_i3d
-
     videos = _check_uint8(videos, "videos")
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise ValueError(f"batch_size={batch_size!r} must be a positive integer")
@@ -105,7 +105,6 @@ def i3d_features(videos, model: torch.nn.Module | None = None, batch_size: int =
     model = (load_i3d() if model is None else model).to(device).eval()
     starts = range(0, len(videos), batch_size)
     if progress:
-        from tqdm.auto import tqdm
         starts = tqdm(starts, desc="I3D features", unit="batch")
     out = [model(preprocess_for_i3d(videos[s:s + batch_size], num_frames, frame_repeat).to(device)).double().cpu()
            for s in starts]
@@ -119,8 +118,6 @@ def compute_fvd(real, fake, model: torch.nn.Module | None = None, batch_size: in
     The canonical number uses N₁ = N₂ = 2048 clips of 16 frames; FD is biased upward for smaller N,
     so compare FVDs only at equal N. Real and fake clips must have one length and frame size.
     """
-    from .i3d_weights import load_i3d
-
     real, fake = _check_uint8(real, "real"), _check_uint8(fake, "fake")
     check_matching_clips(real, fake)
     model = load_i3d() if model is None else model

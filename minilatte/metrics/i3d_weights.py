@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from .i3d import InceptionI3d
@@ -67,7 +68,7 @@ class NumpyOnlyUnpickler(pickle.Unpickler):
             raise pickle.UnpicklingError(f"refusing to load {module}.{name}: only numpy arrays and plain "
                                          "containers are allowed in a weights file")
         if name == "_reconstruct":
-            try:
+            try:   # imported here: its module moved in numpy 2, and only old checkpoints need it
                 from numpy._core.multiarray import _reconstruct        # numpy >= 2
             except ImportError:                                         # pragma: no cover - numpy 1.x
                 from numpy.core.multiarray import _reconstruct
@@ -211,8 +212,6 @@ def convert_ckpt(data: bytes, out: Path, expected_sha256: str | None = CKPT_SHA2
 
 def is_cached(path: Path | None = None) -> bool:
     """Is there a converted file made from the canonical checkpoint? (Reads only the safetensors header.)"""
-    from safetensors import safe_open
-
     path = path or i3d_cache_path()
     try:
         with safe_open(path, "pt") as f:

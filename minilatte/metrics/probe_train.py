@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
 from ..assets import DATA_SAMPLES
+from ..data import synthetic_dataset
 from .probe import CLASS_OFFSETS, DATASETS, IMAGE_SIZE, NUM_FRAMES, Probe
 
 PROBE_PATH = DATA_SAMPLES / "probe.safetensors"
@@ -27,8 +28,6 @@ TRAIN_COMMAND = "python -m minilatte.metrics train-probe --out data_samples/prob
 
 def render_clips(per_dataset: int, seed: int, datasets=DATASETS) -> dict[str, torch.Tensor]:
     """{"video": (N, 8, 3, 16, 16), "label": probe class (N,), "motion": (N,)} over ``datasets``."""
-    from ..data import synthetic_dataset
-
     videos, labels, motions = [], [], []
     for name in datasets:
         ds = synthetic_dataset(name, NUM_FRAMES, IMAGE_SIZE, seed=seed, length=per_dataset)
