@@ -5,7 +5,7 @@ import torch
 from einops import rearrange
 
 from ..models import Attention
-from ..models.attention import attend
+from ..models import attend
 from .core import assert_close, call, passed, seeded
 
 

@@ -6,7 +6,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 from ..models import TransformerBlock
-from ..models.attention import attend
+from ..models import attend
 from .core import assert_equal, call, passed
 
 
