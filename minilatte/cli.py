@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from .bench import add_arguments as add_bench_arguments
-from .config import load_config
+from .config import at_least, load_config
 from .demo import run_demo
 from .evaluate import add_eval_arguments, generate_clips
 from .models import create_latte
@@ -88,22 +88,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sample", help="sample videos from a checkpoint into a GIF")
     p.add_argument("--checkpoint", required=True, help="run folder or checkpoint folder")
-    p.add_argument("--num-videos", type=int, default=4)
+    p.add_argument("--num-videos", type=at_least(1), default=4)
     p.add_argument("--out", default="samples.gif")
     p.add_argument("--sampler", choices=("ddpm", "ddim"))
-    p.add_argument("--steps", type=int, help="sampling steps (default: the config's)")
-    p.add_argument("--cfg-scale", type=float, help="classifier-free guidance scale (default: the config's)")
-    p.add_argument("--class-label", type=int, help="class of every video (default: cycle through classes)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=at_least(1), help="sampling steps (default: the config's)")
+    p.add_argument("--cfg-scale", type=at_least(0, float), help="classifier-free guidance scale (default: the config's)")
+    p.add_argument("--class-label", type=at_least(0), help="class of every video (default: cycle through classes)")
+    p.add_argument("--seed", type=at_least(0), default=0)
     p.set_defaults(func=_sample)
 
     p = sub.add_parser("summary", help="build a preset, print its summary and run one forward pass")
     p.add_argument("--model", default="Latte-S/2", help="preset name, e.g. Latte-S/2, Latte-XL/2, Latte-Tiny/2")
-    p.add_argument("--num-frames", type=int, default=16)
-    p.add_argument("--input-size", type=int, default=32, help="latent height = width")
-    p.add_argument("--num-classes", type=int, default=0)
+    p.add_argument("--num-frames", type=at_least(1), default=16)
+    p.add_argument("--input-size", type=at_least(1), default=32, help="latent height = width")
+    p.add_argument("--num-classes", type=at_least(0), default=0)
     p.add_argument("--variant", type=int, default=1, choices=(1, 2, 3, 4))
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=at_least(0), default=0)
     p.set_defaults(func=_summary)
 
     add_eval_arguments(sub.add_parser("eval", help="score a checkpoint's samples: fvd, fd-probe, fd-frame, kid, acc"))

@@ -8,6 +8,7 @@ whose one-line message names the key and what is allowed.
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import math
 import typing
@@ -303,3 +304,18 @@ def load_config(name_or_path: str, overrides: typing.Sequence[str] = ()) -> RunC
                           f"train; it holds a {type(raw).__name__}")
     raw.setdefault("name", path.stem if path.suffix else name_or_path)
     return build_config(apply_overrides(raw, list(overrides)))
+
+
+def at_least(low: float, kind: type = int):
+    """An argparse ``type=``: a number of ``kind`` that is >= ``low``. A bad flag value is argparse's
+    one-line error naming the flag, exit code 2 — the command-line side of the checks above."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'an integer' if kind is int else 'a number'}") from None
+        if not math.isfinite(value) or value < low:
+            raise argparse.ArgumentTypeError(f"{text} must be >= {low}")
+        return value
+    parse.__name__ = f"{kind.__name__} >= {low}"
+    return parse

@@ -29,11 +29,14 @@ from statistics import NormalDist
 import torch
 
 from .checkpoint import resolve_checkpoint
+from .config import at_least
 from .data.synthetic import SYNTHETIC
 from .metrics import (bootstrap_ci, check_matching_clips, frechet_distance, i3d_features, kid, load_i3d, load_probe,
                       to_uint8_videos)
 from .metrics.fvd import MIN_FRAMES
 from .metrics.probe import CLASS_OFFSETS, FRAME_DIM
+from .metrics.probe import IMAGE_SIZE as PROBE_SIZE
+from .metrics.probe import NUM_FRAMES as PROBE_FRAMES
 from .run_folder import check_writable_file
 from .sample import generate_clips, load_for_sampling
 from .train import clip_dataset
@@ -169,6 +172,22 @@ def _content_correct(probe, videos: torch.Tensor, labels: torch.Tensor, dataset:
     return predicted == labels.to(predicted.device) + CLASS_OFFSETS[dataset]
 
 
+def _check_before_sampling(cfg, metrics: list[str], batch_size: int, num_resamples: int) -> None:
+    """What would otherwise fail only after minutes of sampling: flag ranges, and clips the probe cannot read."""
+    if batch_size < 1 or num_resamples < 1:
+        raise ValueError(f"batch_size={batch_size} and num_resamples={num_resamples} must both be >= 1")
+    wanted = [m for m in metrics if m in PROBE_METRICS]
+    if not wanted:
+        return
+    frames, size = cfg.latte_config().num_frames, cfg.data.image_size
+    if cfg.data.dataset not in CLASS_OFFSETS:
+        raise ValueError(f"probe metrics ({', '.join(wanted)}) need a synthetic dataset ({', '.join(CLASS_OFFSETS)}); "
+                         f"this run trained on {cfg.data.dataset!r} — use fvd")
+    if frames < PROBE_FRAMES or size % PROBE_SIZE:
+        raise ValueError(f"probe metrics ({', '.join(wanted)}) need clips of >= {PROBE_FRAMES} frames whose side is a "
+                         f"multiple of {PROBE_SIZE}; this run makes {frames} frames of {size}x{size} — use fvd")
+
+
 def default_num_samples(metrics) -> int:
     """2,048 clips when FVD is asked for (the paper's protocol), else 512 (the probe metrics on a CPU)."""
     return 2048 if "fvd" in parse_metrics(metrics) else 512
@@ -192,6 +211,7 @@ def evaluate(checkpoint: str | Path, metrics=("fd-probe",), num_samples: int | N
     model, cfg = load_for_sampling(folder, device)
     if "acc" in metrics and not model.config.num_classes:
         raise ValueError("acc needs a class-conditional model; this checkpoint is unconditional")
+    _check_before_sampling(cfg, metrics, batch_size, num_resamples)
     fake, labels = generate_clips(model, cfg, num_samples, seed, batch_size, sampler, steps, cfg_scale, progress)
     real, _ = real_clips(cfg, num_samples, seed)
     reference = None
@@ -211,14 +231,14 @@ def add_eval_arguments(parser) -> None:
     parser.add_argument("--checkpoint", required=True, help="run folder or checkpoint folder")
     parser.add_argument("--metric", action="append", default=None,
                         help=f"one of {', '.join(METRICS)}; repeat or comma-separate (default: fd-probe)")
-    parser.add_argument("--num-samples", type=int,
+    parser.add_argument("--num-samples", type=at_least(2),
                         help="generated clips, and as many real ones (default: 2048 with fvd, as in the paper, else 512)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--batch-size", type=int, default=64, help="clips sampled at once")
+    parser.add_argument("--seed", type=at_least(0), default=0)
+    parser.add_argument("--batch-size", type=at_least(1), default=64, help="clips sampled at once")
     parser.add_argument("--sampler", choices=("ddpm", "ddim"))
-    parser.add_argument("--steps", type=int, help="sampling steps (default: the config's)")
-    parser.add_argument("--cfg-scale", type=float, help="classifier-free guidance scale (default: the config's)")
-    parser.add_argument("--num-resamples", type=int, default=100, help="bootstrap resamples for the intervals")
+    parser.add_argument("--steps", type=at_least(1), help="sampling steps (default: the config's)")
+    parser.add_argument("--cfg-scale", type=at_least(0, float), help="classifier-free guidance scale (default: the config's)")
+    parser.add_argument("--num-resamples", type=at_least(1), default=100, help="bootstrap resamples for the intervals")
     parser.add_argument("--out", default="eval.json", help="JSON file to write (default: eval.json)")
     parser.add_argument("--no-progress", action="store_true")
     parser.set_defaults(func=eval_command)

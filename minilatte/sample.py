@@ -18,7 +18,8 @@ def sampling_diffusion(diffusion_cfg: DiffusionSection, sampler: str | None = No
     samplers use the evenly spaced steps of one section (``"50"``: 0, 20, 41, …, 999), not DDIM's
     integer stride (``"ddim50"``: 0, 20, …, 980); build ``diffusion_cfg.build("ddim50")`` for the latter.
     """
-    sampler, steps = sampler or diffusion_cfg.sampler, steps or diffusion_cfg.sampling_steps
+    sampler = sampler or diffusion_cfg.sampler
+    steps = diffusion_cfg.sampling_steps if steps is None else steps
     if sampler not in ("ddpm", "ddim"):
         raise ValueError(f"sampler={sampler!r} is not one of 'ddpm', 'ddim'")
     if not isinstance(steps, int) or isinstance(steps, bool) or not 1 <= steps <= diffusion_cfg.diffusion_steps:

@@ -350,3 +350,25 @@ def test_evaluating_clip_sets_of_different_length_is_refused():
     real, fake = torch.zeros(4, 8, 3, 16, 16), torch.zeros(4, 4, 3, 16, 16)
     with pytest.raises(ValueError, match="real and fake clips differ in shape"):
         evaluate_videos(real, fake, ["fd-probe"], dataset="shapes")
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["sample", "--checkpoint", "r", "--steps", "0"], "argument --steps: 0 must be >= 1"),
+    (["sample", "--checkpoint", "r", "--num-videos", "-1"], "argument --num-videos: -1 must be >= 1"),
+    (["sample", "--checkpoint", "r", "--cfg-scale", "nan"], "argument --cfg-scale: nan must be >= 0"),
+    (["eval", "--checkpoint", "r", "--batch-size", "0"], "argument --batch-size: 0 must be >= 1"),
+    (["eval", "--checkpoint", "r", "--num-samples", "1"], "argument --num-samples: 1 must be >= 2"),
+    (["eval", "--checkpoint", "r", "--num-resamples", "x"], "argument --num-resamples: 'x' is not an integer"),
+    (["bench", "--repeats", "0"], "argument --repeats: 0 must be >= 1"),
+])
+def test_a_bad_flag_is_refused_with_exit_code_2(capsys, argv, message):
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_eval_refuses_clips_the_probe_cannot_read_before_sampling(capsys, monkeypatch, straight, tmp_path):
+    import minilatte.sample
+    monkeypatch.setattr(minilatte.sample, "sample_videos", lambda *a, **k: pytest.fail("sampling started"))
+    code, err = run_cli(capsys, "eval", "--checkpoint", str(straight), "--out", str(tmp_path / "e.json"))
+    assert code == 2 and "need clips of >= 8 frames whose side is a multiple of 16; this run makes 4 frames" in one_line(err)

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from ..memory import GiB, breakdown_table, memory_per_gpu, paper_table, parameter_count, training_state_bytes
+from ..config import at_least
 from ..models import latte_config
 from .report import run_bench, to_markdown
 
@@ -74,17 +75,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true", help="small matched size: well under 3 minutes on 2 CPU cores")
     p.add_argument("--json", help="write every figure to this JSON file")
     p.add_argument("--markdown", help="write the tables to this markdown file")
-    p.add_argument("--repeats", type=int, help="interleaved timings per model (default 5 quick, 7 full)")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default 1 on a CPU: steady ratios on a shared "
+    p.add_argument("--repeats", type=at_least(1), help="interleaved timings per model (default 5 quick, 7 full)")
+    p.add_argument("--threads", type=at_least(1), help="torch CPU threads (default 1 on a CPU: steady ratios on a shared "
                    "machine; use all cores on an idle one)")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:i]")
     p.add_argument("--compile", action="store_true", help="also measure torch.compile (slow to compile on CPU)")
     p.add_argument("--memory", action="store_true", help="print the memory model instead of timing")
     p.add_argument("--model", default="Latte-XL/2", help="preset for --memory (default Latte-XL/2)")
-    p.add_argument("--num-frames", type=int, default=16, help="--memory: video frames")
-    p.add_argument("--input-size", type=int, default=32, help="--memory: latent side (32 = 256² pixels)")
-    p.add_argument("--num-classes", type=int, default=0, help="--memory: classes (0 = unconditional)")
-    p.add_argument("--num-images", type=int, default=0, help="--memory: image frames per clip (joint training)")
-    p.add_argument("--batch-size", type=int, default=5, help="--memory: videos per GPU")
-    p.add_argument("--num-gpus", type=int, default=8, help="--memory: GPUs")
+    p.add_argument("--num-frames", type=at_least(1), default=16, help="--memory: video frames")
+    p.add_argument("--input-size", type=at_least(1), default=32, help="--memory: latent side (32 = 256² pixels)")
+    p.add_argument("--num-classes", type=at_least(0), default=0, help="--memory: classes (0 = unconditional)")
+    p.add_argument("--num-images", type=at_least(0), default=0, help="--memory: image frames per clip (joint training)")
+    p.add_argument("--batch-size", type=at_least(1), default=5, help="--memory: videos per GPU")
+    p.add_argument("--num-gpus", type=at_least(1), default=8, help="--memory: GPUs")
     p.set_defaults(func=main)
