@@ -100,8 +100,9 @@ def test_cli_memory_prints_the_tables(capsys):
 
 
 def test_cli_bad_input_is_one_line(capsys):
-    assert main(["bench", "--threads", "0"]) == 2
-    assert "--threads=0 must be a positive integer" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:                 # argparse: one line after the usage, exit code 2
+        main(["bench", "--threads", "0"])
+    assert stop.value.code == 2 and "argument --threads: 0 must be >= 1" in capsys.readouterr().err
     if not torch.cuda.is_available():
         assert main(["bench", "--device", "cuda"]) == 2
         assert "CUDA is not available" in capsys.readouterr().err

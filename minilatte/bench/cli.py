@@ -18,8 +18,6 @@ def main(args: argparse.Namespace) -> None:
     """CLI body of ``python -m minilatte bench`` (see cli.py for the arguments)."""
     if args.memory:
         return _memory_main(args)
-    if args.threads is not None and args.threads < 1:
-        raise ValueError(f"--threads={args.threads} must be a positive integer")
     if args.threads is not None or args.device == "cpu":
         # One thread by default on a CPU: with several, every op waits at thread barriers whenever another
         # process holds a core, and a busy 2-core machine then scatters the ratios (measured: 0.2x-3x).
