@@ -52,11 +52,9 @@ def save_checkpoint(ckpt_dir: Path, step: int, model_state: dict, ema_state: dic
     ckpt_dir = Path(ckpt_dir)
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     final = ckpt_dir / f"{_PREFIX}{step:07d}"
+    tmp = None
     try:
         tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=ckpt_dir))
-    except OSError as err:
-        raise CheckpointError(f"cannot write checkpoint step {step} into {ckpt_dir}: {err.strerror}") from None
-    try:
         save_file(_contiguous(model_state), tmp / "model.safetensors")
         save_file(_contiguous(ema_state), tmp / "ema.safetensors")
         torch.save(train_state, tmp / "state.pt")
@@ -68,11 +66,13 @@ def save_checkpoint(ckpt_dir: Path, step: int, model_state: dict, ema_state: dic
             _remove(final)
         os.replace(tmp, final)
     except OSError as err:        # disk full, quota, read-only: the older checkpoints stay intact
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
         raise CheckpointError(f"cannot write checkpoint step {step} into {ckpt_dir}: {err.strerror or err}; "
                               "the older checkpoints are intact") from None
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
         raise
     for old in list_checkpoints(ckpt_dir)[:-KEEP]:
         _remove(old)

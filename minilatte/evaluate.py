@@ -120,9 +120,7 @@ def evaluate_videos(real: torch.Tensor, fake: torch.Tensor, metrics=("fd-probe",
         results["fvd"] = entry
     wanted = [m for m in metrics if m in PROBE_METRICS]
     if wanted:
-        if dataset not in CLASS_OFFSETS:
-            raise ValueError(f"probe metrics ({', '.join(wanted)}) need a synthetic dataset "
-                             f"({', '.join(CLASS_OFFSETS)}); got {dataset!r} — use fvd")
+        check_probe_clips(wanted, dataset, fake.shape[1], fake.shape[-1])
         probe = load_probe() if probe is None else probe
         sets = {"real": real, "fake": fake, "reference": reference}
         clip = {k: _batched(probe.clip_features, v) for k, v in sets.items()}                    # (N, 128)
@@ -179,13 +177,17 @@ def _check_before_sampling(cfg, metrics: list[str], batch_size: int, num_resampl
     wanted = [m for m in metrics if m in PROBE_METRICS]
     if not wanted:
         return
-    frames, size = cfg.latte_config().num_frames, cfg.data.image_size
-    if cfg.data.dataset not in CLASS_OFFSETS:
+    check_probe_clips(wanted, cfg.data.dataset, cfg.latte_config().num_frames, cfg.data.image_size)
+
+
+def check_probe_clips(wanted: list[str], dataset: str | None, frames: int, size: int) -> None:
+    """ValueError unless the probe metrics ``wanted`` can read clips of ``frames`` frames of size² from ``dataset``."""
+    if dataset not in CLASS_OFFSETS:
         raise ValueError(f"probe metrics ({', '.join(wanted)}) need a synthetic dataset ({', '.join(CLASS_OFFSETS)}); "
-                         f"this run trained on {cfg.data.dataset!r} — use fvd")
+                         f"got {dataset!r} — use fvd")
     if frames < PROBE_FRAMES or size % PROBE_SIZE:
         raise ValueError(f"probe metrics ({', '.join(wanted)}) need clips of >= {PROBE_FRAMES} frames whose side is a "
-                         f"multiple of {PROBE_SIZE}; this run makes {frames} frames of {size}x{size} — use fvd")
+                         f"multiple of {PROBE_SIZE}; these are {frames} frames of {size}x{size} — use fvd")
 
 
 def default_num_samples(metrics) -> int:

@@ -371,4 +371,4 @@ def test_eval_refuses_clips_the_probe_cannot_read_before_sampling(capsys, monkey
     import minilatte.sample
     monkeypatch.setattr(minilatte.sample, "sample_videos", lambda *a, **k: pytest.fail("sampling started"))
     code, err = run_cli(capsys, "eval", "--checkpoint", str(straight), "--out", str(tmp_path / "e.json"))
-    assert code == 2 and "need clips of >= 8 frames whose side is a multiple of 16; this run makes 4 frames" in one_line(err)
+    assert code == 2 and "need clips of >= 8 frames whose side is a multiple of 16; these are 4 frames" in one_line(err)
