@@ -54,13 +54,23 @@ def measure(config: str, overrides: list[str], out: Path, steps: int, warmup: in
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def matmul_rates(width: int) -> dict:
+def matmul_rates(width: int, seconds: float = 1.0) -> dict:
+    """A square matmul of (at least) the model's width, bf16 against fp32, one thread."""
     import torch
 
-    from minilatte.runtime import matmul_speedup_bf16, native_cpu_bf16
+    from minilatte.runtime import native_cpu_bf16
     torch.set_num_threads(1)
-    return {"native_bf16_flag": native_cpu_bf16(), "width": max(256, width),
-            "bf16_over_fp32_matmul": matmul_speedup_bf16(max(256, width), seconds=1.0)}
+    size, rates = max(256, width), {}
+    for dtype in (torch.float32, torch.bfloat16):
+        a = torch.randn(size, size).to(dtype)
+        a @ a
+        count, start = 0, time.perf_counter()
+        while count < 3 or time.perf_counter() - start < seconds / 2:
+            a @ a
+            count += 1
+        rates[dtype] = count / (time.perf_counter() - start)
+    return {"native_bf16_flag": native_cpu_bf16(), "width": size,
+            "bf16_over_fp32_matmul": rates[torch.bfloat16] / rates[torch.float32]}
 
 
 def main() -> None:

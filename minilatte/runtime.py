@@ -5,8 +5,12 @@ matmul runs 2-4x faster than fp32; on one without, PyTorch emulates it and it ru
 Two threads on a two-core laptop that is also running a browser can be 10x *slower* than one,
 because OpenMP threads spin-wait for a core that is busy elsewhere. So nothing here is assumed:
 
-* :func:`choose_precision` — bf16 autocast on CUDA; on a CPU only if it has native bf16 *and* a
-  bf16 matmul of the model's width measures at least ``MIN_BF16_SPEEDUP`` times faster than fp32.
+* :func:`choose_precision` — bf16 autocast on CUDA; on a CPU only if it has native bf16 *and* the
+  run's own training step (the model's forward and backward on a batch of the run's shape) measures
+  at least ``MIN_BF16_SPEEDUP`` times faster under bf16 autocast than in fp32. A bf16 matmul alone
+  is not enough to go by: on a Xeon with AMX a 256x256 bf16 matmul ran 2.5x fp32, yet the tiny
+  ``cpu`` model's whole step ran 0.75x, its small matmuls and the casts around them costing more
+  than they save.
 * :func:`choose_threads` — as many threads as there are cores that other processes leave idle,
   measured from ``/proc/stat`` (Linux) or the load average, at least 1.
 
@@ -19,6 +23,7 @@ import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -56,24 +61,36 @@ def native_cpu_bf16() -> bool:
     return bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
 
 
-def matmul_speedup_bf16(size: int, seconds: float = 0.1) -> float:
-    """How many times faster a (size x size) bf16 matmul runs than fp32 on this CPU, timed for ~``seconds``."""
+def step_speedup_bf16(model: torch.nn.Module, inputs: tuple, kwargs: dict | None = None,
+                      seconds: float = 0.5) -> float:
+    """How many times faster ``model(*inputs, **kwargs)`` forward + backward runs under CPU bf16 autocast
+    than in fp32, each timed for about ``seconds / 2`` after one untimed call.
+
+    The caller's random state, and the model's gradients, are left as they were: timing a run must not
+    change what the run computes.
+    """
     rates = {}
-    for dtype in (torch.float32, torch.bfloat16):
-        a = torch.randn(size, size).to(dtype)
-        a @ a
-        count, start = 0, time.perf_counter()
-        while count < 3 or time.perf_counter() - start < seconds / 2:
-            a @ a
-            count += 1
-        rates[dtype] = count / (time.perf_counter() - start)
-    return rates[torch.bfloat16] / rates[torch.float32]
+    with torch.random.fork_rng(devices=[]):
+        for precision in ("fp32", "bf16"):
+            def step():
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+                    out = model(*inputs, **(kwargs or {}))
+                out.float().square().mean().backward()
+            step()
+            count, start = 0, time.perf_counter()
+            while count < 3 or time.perf_counter() - start < seconds / 2:
+                step()
+                count += 1
+            rates[precision] = count / (time.perf_counter() - start)
+    model.zero_grad(set_to_none=True)
+    return rates["bf16"] / rates["fp32"]
 
 
-def choose_precision(mode: str, device: torch.device, width: int) -> tuple[str, str]:
+def choose_precision(mode: str, device: torch.device, bf16_speedup: Callable[[], float]) -> tuple[str, str]:
     """``train.mixed_precision`` (auto | bf16 | fp32) on ``device`` → ("bf16" | "fp32", reason).
 
-    ``width``: the model's hidden size, the typical matmul size to time. Asking for bf16 on a CPU
+    ``bf16_speedup()``: measures the run's training step under bf16 against fp32 (see
+    :func:`step_speedup_bf16`); called only on a CPU with native bf16. Asking for bf16 on a CPU
     without native bf16 is refused (it would run many times slower).
     """
     if mode == "fp32":
@@ -89,12 +106,12 @@ def choose_precision(mode: str, device: torch.device, width: int) -> tuple[str, 
             raise ValueError("train.mixed_precision=bf16: this CPU has no native bf16 (no avx512_bf16/amx_bf16 "
                              "flag), where bf16 runs many times slower than fp32; use auto or fp32")
         return "fp32", "CPU without native bf16"
-    speedup = matmul_speedup_bf16(max(256, width))
+    speedup = bf16_speedup()
     if mode == "bf16":
-        return "bf16", f"asked for; bf16 matmul {speedup:.1f}x fp32 here"
+        return "bf16", f"asked for; a training step under bf16 measured {speedup:.2f}x fp32 here"
     if speedup >= MIN_BF16_SPEEDUP:
-        return "bf16", f"native bf16 CPU, bf16 matmul measured {speedup:.1f}x fp32"
-    return "fp32", f"native bf16 CPU, but bf16 matmul only {speedup:.1f}x fp32 at width {width}"
+        return "bf16", f"native bf16 CPU, a training step under bf16 measured {speedup:.2f}x fp32"
+    return "fp32", f"native bf16 CPU, but a training step under bf16 measured only {speedup:.2f}x fp32"
 
 
 def _busy_cores_other_processes(interval: float = 0.25) -> float | None:
@@ -148,11 +165,11 @@ def choose_threads(requested: int | None = None) -> tuple[int, str]:
     return threads, f"{cores} cores, {busy:.1f} busy with other work"
 
 
-def apply(mode: str, device: torch.device, width: int, threads: int | None = None) -> Runtime:
-    """Choose precision and (on a CPU) threads, set the thread count, return what was chosen and why."""
-    precision, why = choose_precision(mode, device, width)
+def apply(mode: str, device: torch.device, bf16_speedup: Callable[[], float],
+          threads: int | None = None) -> Runtime:
+    """Set the CPU thread count, then choose the precision at that count; return both and why."""
     if device.type == "cuda":
-        return Runtime(precision, why, None, "CUDA run")
+        return Runtime(*choose_precision(mode, device, bf16_speedup), None, "CUDA run")
     count, why_threads = choose_threads(threads)
     torch.set_num_threads(count)
-    return Runtime(precision, why, count, why_threads)
+    return Runtime(*choose_precision(mode, device, bf16_speedup), count, why_threads)
