@@ -197,7 +197,7 @@ def gather_features(out: Path, kind: str, expected: int) -> np.ndarray:
 # --------------------------------------------------------------------------- results
 
 
-def departures(settings: Settings, protocol, num_real: int) -> list[str]:
+def departures(settings: Settings, protocol) -> list[str]:
     """Where this run differs from the paper's protocol: printed next to the number, never hidden."""
     wanted = {"num_videos": protocol.num_videos, "sampler": protocol.sampler,
               "sampling_steps": protocol.sampling_steps, "cfg_scale": protocol.cfg_scale,
@@ -215,7 +215,7 @@ def write_results(out: Path, settings: Settings, protocol, fvd: float, num_real:
     result = {
         "dataset": protocol.dataset, "title": protocol.title, "fvd": fvd, "paper_fvd": protocol.paper_fvd,
         "num_videos": settings.num_videos, "num_real_videos": num_real, "real_videos_too_short": real_left_out,
-        "departures_from_protocol": departures(settings, protocol, num_real),
+        "departures_from_protocol": departures(settings, protocol),
         "settings": vars(settings), "protocol": protocol.as_dict(),
         "sources": {key: SOURCES[key] for key in sorted(set(dict(protocol.sources).values()) | {"guess"})},
         "runtime_s": runtime, "date": date.today().isoformat(),
