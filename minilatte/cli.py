@@ -1,6 +1,6 @@
 """Command line: ``python -m minilatte <command>`` (also the ``minilatte`` console script).
 
-Commands: ``demo`` (the README's main job), ``train``, ``sample``, ``eval``, ``bench``, ``summary``. Bad input prints one
+Commands: ``demo`` (the README's main job), ``train``, ``sample``, ``eval``, ``reproduce``, ``bench``, ``summary``. Bad input prints one
 line naming what is wrong and exits with code 2; Ctrl-C (or SIGTERM) during training finishes the
 current step, writes a checkpoint and exits with 130 (143), so ``--resume`` continues exactly.
 """
@@ -18,6 +18,7 @@ from .config import at_least, load_config
 from .demo import run_demo
 from .evaluate import add_eval_arguments, generate_clips
 from .models import create_latte
+from .reproduce import add_reproduce_arguments
 from .run_folder import check_writable_file
 from .sample import load_for_sampling
 from .summary import forward_check, summarize
@@ -107,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_summary)
 
     add_eval_arguments(sub.add_parser("eval", help="score a checkpoint's samples: fvd, fd-probe, fd-frame, kid, acc"))
+
+    add_reproduce_arguments(sub.add_parser("reproduce", help="the paper's FVD for one dataset from an official "
+                                                             "checkpoint (resumable; torchrun shards the sampling)"))
 
     add_bench_arguments(sub.add_parser("bench", help="speed vs diffusers, FLOP/s, ablation; --memory: GPU memory model"))
     return parser
