@@ -122,15 +122,26 @@ def test_ffs_end_to_end_writes_json_and_markdown(ffs_run):
     assert shard["features"].shape == (1, 400)
 
 
+@pytest.fixture(scope="module")
+def other_runs(tmp_path_factory, ckpt):
+    """One-process runs for the three other datasets, each in its own layout: {dataset: (tmp, data, result)}."""
+    runs = {}
+    for dataset in ("sky", "ucf101", "taichi"):
+        tmp = tmp_path_factory.mktemp(dataset)
+        data = make_dataset(tmp / "data", dataset)
+        result = reproduce(dataset, ckpt[PROTOCOLS[dataset].num_classes], VAE, data, out=tmp / "one",
+                           **{**FAST, "num_videos": 2})
+        runs[dataset] = tmp, data, result
+    return runs
+
+
 @pytest.mark.parametrize("dataset", ["sky", "ucf101", "taichi"])
-def test_other_datasets_end_to_end_in_their_layouts(tmp_path, ckpt, dataset):
-    data = make_dataset(tmp_path / "data", dataset)
-    result = reproduce(dataset, ckpt[PROTOCOLS[dataset].num_classes], VAE, data, out=tmp_path / "out",
-                       **{**FAST, "num_videos": 2})
+def test_other_datasets_end_to_end_in_their_layouts(other_runs, dataset):
+    tmp, _, result = other_runs[dataset]
     assert np.isfinite(result["fvd"]) and result["num_real_videos"] == 3
     assert result["paper_fvd"] == PROTOCOLS[dataset].paper_fvd
     if dataset == "ucf101":     # class-conditional: labels drawn per shard, CFG 7 as the official config
-        labels = [int(np.load(tmp_path / "out" / "fake" / f"shard_{k:05d}.npz")["labels"][0]) for k in range(2)]
+        labels = [int(np.load(tmp / "one" / "fake" / f"shard_{k:05d}.npz")["labels"][0]) for k in range(2)]
         assert all(0 <= y < 101 for y in labels) and result["settings"]["cfg_scale"] == 7.0
 
 
@@ -148,17 +159,21 @@ def test_an_interrupted_run_resumes_to_the_same_fvd(ffs_run, ckpt):
     assert result["runtime_s"]["generated_shards_made_now"] == 2
 
 
-def test_two_gloo_processes_give_the_same_videos_and_fvd_as_one(ffs_run, ckpt):
-    tmp, data, one = ffs_run
+@pytest.mark.parametrize("dataset", list(PROTOCOLS))
+def test_two_gloo_processes_give_the_same_videos_and_fvd_as_one(ffs_run, other_runs, ckpt, dataset):
+    tmp, data, one = ffs_run if dataset == "ffs" else other_runs[dataset]
+    num_videos = one["num_videos"]
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
-                           "29531", "-m", "minilatte", "reproduce", "--dataset", "ffs", "--checkpoint", str(ckpt[0]),
-                           "--vae", str(VAE), "--data", str(data), "--out", str(tmp / "two"), "--num-videos", "3",
-                           "--batch-size", "1", "--sampling-steps", "4"], env=ENV, capture_output=True, text=True)
+                           str(29531 + list(PROTOCOLS).index(dataset)), "-m", "minilatte", "reproduce",
+                           "--dataset", dataset, "--checkpoint", str(ckpt[PROTOCOLS[dataset].num_classes]),
+                           "--vae", str(VAE), "--data", str(data), "--out", str(tmp / "two"),
+                           "--num-videos", str(num_videos), "--batch-size", "1", "--sampling-steps", "4"],
+                          env=ENV, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.count("FaceForensics: FVD") == 1                      # only rank 0 reports
+    assert proc.stdout.count(f"{PROTOCOLS[dataset].title}: FVD") == 1         # only rank 0 reports
     two = json.loads((tmp / "two" / "fvd.json").read_text())
     assert two["runtime_s"]["processes"] == 2
-    for k in range(3):
+    for k in range(num_videos):
         a, b = (np.load(tmp / run / "fake" / f"shard_{k:05d}.npz")["videos"] for run in ("one", "two"))
         assert np.array_equal(a, b)
     assert two["fvd"] == pytest.approx(one["fvd"], rel=1e-9)
