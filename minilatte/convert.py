@@ -269,13 +269,15 @@ def _diffusers_folder(folder: Path) -> Path:
                             "nor config.json")
 
 
-def _read_diffusers_folder(folder: Path) -> tuple[dict, dict[str, torch.Tensor]]:
-    """config.json and the safetensors weights (one file or shards with an index) of a model folder."""
+def _read_diffusers_folder(folder: Path, variant: str | None = None) -> tuple[dict, dict[str, torch.Tensor]]:
+    """config.json and the safetensors weights (one file or shards with an index) of a model folder;
+    ``variant`` ("fp16", ...): the weights named ``diffusion_pytorch_model.<variant>.safetensors``."""
     folder = _diffusers_folder(folder)
     config = json.loads((folder / "config.json").read_text())
-    index = folder / (_DIFFUSERS_WEIGHTS + ".index.json")
-    if (folder / _DIFFUSERS_WEIGHTS).is_file():
-        return config, load_file(folder / _DIFFUSERS_WEIGHTS)
+    weights = _DIFFUSERS_WEIGHTS if variant is None else _DIFFUSERS_WEIGHTS.replace(".", f".{variant}.", 1)
+    index = folder / (weights + ".index.json")
+    if (folder / weights).is_file():
+        return config, load_file(folder / weights)
     if index.is_file():
         state = {}
         for shard in sorted(set(json.loads(index.read_text())["weight_map"].values())):
@@ -285,7 +287,9 @@ def _read_diffusers_folder(folder: Path) -> tuple[dict, dict[str, torch.Tensor]]
     if pickles:
         raise ValueError(f"{str(folder)!r} has only pickled weights ({', '.join(pickles)}); only safetensors are "
                          f"read (a pickle can run code): convert them to {_DIFFUSERS_WEIGHTS} first")
-    raise FileNotFoundError(f"{str(folder)!r} has no {_DIFFUSERS_WEIGHTS} (nor a sharded index of it)")
+    found = ", ".join(sorted(p.name for p in folder.glob("*.safetensors"))) or "none"
+    raise FileNotFoundError(f"{str(folder)!r} has no {weights} (nor a sharded index of it); safetensors files there: "
+                            f"{found} (variant= picks e.g. diffusion_pytorch_model.fp16.safetensors)")
 
 
 def diffusers_config(config: dict, **overrides) -> LatteConfig:
@@ -318,18 +322,19 @@ def diffusers_config(config: dict, **overrides) -> LatteConfig:
     return LatteConfig(**{**fields, **overrides})
 
 
-def from_diffusers(transformer_or_folder, **overrides) -> Latte:
+def from_diffusers(transformer_or_folder, variant: str | None = None, **overrides) -> Latte:
     """A minilatte text model with the weights of a diffusers ``LatteTransformer3DModel``.
 
     ``transformer_or_folder``: the diffusers model itself, or a local folder as ``save_pretrained``
     writes it: a pipeline folder with ``transformer/`` (the released ``maxin-cn/Latte-1`` layout) or the
-    model folder itself; safetensors only. ``overrides``: config fields the checkpoint cannot tell
+    model folder itself; safetensors only (``variant="fp16"`` reads ``diffusion_pytorch_model.fp16.safetensors``;
+    the weights become float32 either way). ``overrides``: config fields the checkpoint cannot tell
     (``class_dropout_prob`` for further training). The model equals diffusers' as LattePipeline calls it:
     ``model(x, t, text=...)`` with x as (B, F, C, H, W) where diffusers takes (B, C, F, H, W);
     ``enable_temporal_attentions=False`` is ``num_images`` = all frames.
     """
     if isinstance(transformer_or_folder, (str, os.PathLike)):
-        config, state = _read_diffusers_folder(Path(transformer_or_folder))
+        config, state = _read_diffusers_folder(Path(transformer_or_folder), variant)
     elif hasattr(transformer_or_folder, "config") and hasattr(transformer_or_folder, "state_dict"):
         config, state = dict(transformer_or_folder.config), transformer_or_folder.state_dict()
         config.setdefault("_class_name", type(transformer_or_folder).__name__)

@@ -103,6 +103,12 @@ def test_loads_the_latte1_folder_layout(tmp_path):
     assert len(list((sharded / "transformer").glob("*.safetensors"))) > 1
     model = from_diffusers(sharded)
     assert all(torch.equal(v, from_diffusers(folder).state_dict()[k]) for k, v in model.state_dict().items())
+    half = latte1_layout(tmp_path / "fp16", ref.half(), variant="fp16")
+    with pytest.raises(FileNotFoundError, match="safetensors files there: diffusion_pytorch_model.fp16.safetensors"):
+        from_diffusers(half)
+    model = from_diffusers(half, variant="fp16")
+    assert next(model.parameters()).dtype == torch.float32
+    assert torch.equal(model.blocks[0].attn.proj.weight, ref.transformer_blocks[0].attn1.to_out[0].weight.float())
 
 
 def test_pickled_weights_and_empty_folders_are_refused(tmp_path):
