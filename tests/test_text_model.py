@@ -155,3 +155,11 @@ def test_gradient_checkpointing_gives_the_same_gradients():
         grads.append([p.grad.clone() for p in model.parameters()])
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(*grads))
     assert model.blocks[0].cross_attn.kv_linear.weight.grad.abs().sum() > 0
+
+
+def test_summary_of_a_text_model():
+    from minilatte.summary import forward_check, summarize
+    model = Latte(text_config())
+    text = summarize(model)
+    assert "conditioning text" in text and "captions of 12 channels" in text and "y_embedder" in text
+    assert "max |output| = 0.0" in forward_check(model, batch_size=2)
