@@ -477,7 +477,12 @@ class Latte(nn.Module):
         return classifier_free_guidance(self.forward, x, t, cfg_scale, channel_dim=2,
                                         y=y, num_images=num_images, y_images=y_images)
 
-    def _text_cfg(self, x, t, y, cfg_scale, num_images: int = 0, text=None, text_mask=None) -> torch.Tensor:
+    def _text_cfg(self, x, t, y, cfg_scale, **kwargs) -> torch.Tensor:
+        num_images, text, text_mask = (kwargs.pop(k, d) for k, d in (("num_images", 0), ("text", None),
+                                                                      ("text_mask", None)))
+        if kwargs:
+            raise TypeError(f"forward_with_cfg got unexpected argument(s) {', '.join(sorted(kwargs))}; "
+                            "allowed for a text model: num_images, text, text_mask")
         _check_scale(cfg_scale)
         _check_tensor("x", x, floating=True, shape_text="(B, F, C, H, W)", ndim=5)
         self.check_inputs(x, t, y, num_images, None)
