@@ -1,4 +1,5 @@
-"""Checkpoint interop: official Latte checkpoints in, official layout out, and DiT initialisation.
+"""Checkpoint interop: official Latte checkpoints in, official layout out, DiT initialisation, and
+diffusers' Latte-T2V (LatteTransformer3DModel) both ways.
 
 minilatte's variant-1 model uses the official key names (``x_embedder.proj``, ``t_embedder.mlp.0``,
 ``blocks.{i}.attn.qkv`` ... with even blocks spatial and odd blocks temporal), so converting is mostly
@@ -9,6 +10,7 @@ Loading never runs pickled code: ``torch.load(..., weights_only=True)`` or safet
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 from pathlib import Path
@@ -206,3 +208,170 @@ def init_from_dit(model: Latte, dit_checkpoint) -> dict[str, list[str]]:
     used = {"x_embedder.", "t_embedder.", "final_layer."} | {f"blocks.{i}." for i in range(len(model.blocks))}
     skipped = sorted(k for k in dit if not k.startswith(tuple(used)))
     return {"loaded": sorted(new), "skipped": skipped}
+
+
+# ------------------------------------------------------------------------------ diffusers' Latte-T2V
+# diffusers' LatteTransformer3DModel (the released Latte-1 text-to-video model) is minilatte's variant 1
+# with conditioning="text": layer i's spatial block is minilatte's block 2i, its temporal block 2i+1.
+# diffusers keeps q, k and v as three Linears (to_q, to_k, to_v); minilatte fuses them (attn.qkv, and
+# cross_attn.kv_linear for k and v), so converting concatenates or splits them.
+
+_DIFFUSERS_CLASS = "LatteTransformer3DModel"
+_DIFFUSERS_WEIGHTS = "diffusion_pytorch_model.safetensors"
+# What minilatte's text model is, in diffusers' config (the values of the released Latte-1).
+_DIFFUSERS_FIXED = {"norm_type": "ada_norm_single", "norm_elementwise_affine": False, "norm_eps": 1e-6,
+                    "activation_fn": "gelu-approximate", "attention_bias": True, "dropout": 0.0}
+# minilatte key suffix -> diffusers key suffix(es) in one block (several: concatenated along dim 0).
+_DIFFUSERS_BLOCK = {
+    "scale_shift_table": ("scale_shift_table",),
+    "attn.qkv": ("attn1.to_q", "attn1.to_k", "attn1.to_v"),
+    "attn.proj": ("attn1.to_out.0",),
+    "cross_attn.q_linear": ("attn2.to_q",),
+    "cross_attn.kv_linear": ("attn2.to_k", "attn2.to_v"),
+    "cross_attn.proj": ("attn2.to_out.0",),
+    "mlp.fc1": ("ff.net.0.proj",),
+    "mlp.fc2": ("ff.net.2",),
+}
+_DIFFUSERS_TOP = {
+    "x_embedder.proj": "pos_embed.proj",
+    "t_embedder.mlp.0": "adaln_single.emb.timestep_embedder.linear_1",
+    "t_embedder.mlp.2": "adaln_single.emb.timestep_embedder.linear_2",
+    "t_block.1": "adaln_single.linear",
+    "y_embedder.y_proj.fc1": "caption_projection.linear_1",
+    "y_embedder.y_proj.fc2": "caption_projection.linear_2",
+    "final_layer.linear": "proj_out",
+    "final_layer.scale_shift_table": "scale_shift_table",
+}
+
+
+def _diffusers_name(key: str) -> tuple[str, ...]:
+    """The diffusers key(s) of a minilatte text-model key (several: concatenated along dim 0)."""
+    if key.startswith("blocks."):
+        _, index, rest = key.split(".", 2)
+        stack = "transformer_blocks" if int(index) % 2 == 0 else "temporal_transformer_blocks"
+        prefix = f"{stack}.{int(index) // 2}."
+        for ours, theirs in _DIFFUSERS_BLOCK.items():
+            if rest == ours or rest.startswith(ours + "."):
+                suffix = rest[len(ours):]
+                return tuple(prefix + name + suffix for name in theirs)
+    for ours, theirs in _DIFFUSERS_TOP.items():
+        if key == ours or key.startswith(ours + "."):
+            return (theirs + key[len(ours):],)
+    raise KeyError(f"no diffusers name for {key!r}")
+
+
+def _diffusers_folder(folder: Path) -> Path:
+    """The model folder: ``folder/transformer`` (a pipeline folder) or ``folder`` itself."""
+    for candidate in (folder / "transformer", folder):
+        if (candidate / "config.json").is_file():
+            return candidate
+    raise FileNotFoundError(f"{str(folder)!r} holds no diffusers model: neither transformer/config.json "
+                            "nor config.json")
+
+
+def _read_diffusers_folder(folder: Path, variant: str | None = None) -> tuple[dict, dict[str, torch.Tensor]]:
+    """config.json and the safetensors weights (one file or shards with an index) of a model folder;
+    ``variant`` ("fp16", ...): the weights named ``diffusion_pytorch_model.<variant>.safetensors``."""
+    folder = _diffusers_folder(folder)
+    config = json.loads((folder / "config.json").read_text())
+    weights = _DIFFUSERS_WEIGHTS if variant is None else _DIFFUSERS_WEIGHTS.replace(".", f".{variant}.", 1)
+    index = folder / (weights + ".index.json")
+    if (folder / weights).is_file():
+        return config, load_file(folder / weights)
+    if index.is_file():
+        state = {}
+        for shard in sorted(set(json.loads(index.read_text())["weight_map"].values())):
+            state.update(load_file(folder / shard))
+        return config, state
+    pickles = sorted(p.name for p in folder.glob("*.bin"))
+    if pickles:
+        raise ValueError(f"{str(folder)!r} has only pickled weights ({', '.join(pickles)}); only safetensors are "
+                         f"read (a pickle can run code): convert them to {_DIFFUSERS_WEIGHTS} first")
+    found = ", ".join(sorted(p.name for p in folder.glob("*.safetensors"))) or "none"
+    raise FileNotFoundError(f"{str(folder)!r} has no {weights} (nor a sharded index of it); safetensors files there: "
+                            f"{found} (variant= picks e.g. diffusion_pytorch_model.fp16.safetensors)")
+
+
+def diffusers_config(config: dict, **overrides) -> LatteConfig:
+    """The LatteConfig of a diffusers LatteTransformer3DModel config; ``overrides`` win (class_dropout_prob).
+
+    Settings minilatte's text model does not have (another norm, activation, attention without bias,
+    cross-attention width, or diffusers' interpolated position table for sample_size >= 128) are refused.
+    """
+    name = config.get("_class_name", _DIFFUSERS_CLASS)
+    if name != _DIFFUSERS_CLASS:
+        raise ValueError(f"not a {_DIFFUSERS_CLASS} config: _class_name={name!r}")
+    for key, value in _DIFFUSERS_FIXED.items():
+        if config.get(key, value) != value:
+            raise ValueError(f"{key}={config[key]!r} is not supported: minilatte's text model has {key}={value!r}")
+    heads, width = config["num_attention_heads"], config["num_attention_heads"] * config["attention_head_dim"]
+    if config.get("cross_attention_dim") != width:
+        raise ValueError(f"cross_attention_dim={config.get('cross_attention_dim')!r} must equal the width "
+                         f"num_attention_heads * attention_head_dim = {width} (the caption is projected to it)")
+    if config["sample_size"] >= 128:
+        raise ValueError(f"sample_size={config['sample_size']}: diffusers interpolates its position table for "
+                         "sample_size >= 128, minilatte does not")
+    in_channels = config["in_channels"]
+    out_channels = config.get("out_channels") or in_channels
+    if out_channels not in (in_channels, 2 * in_channels):
+        raise ValueError(f"out_channels={out_channels} must be in_channels={in_channels} or twice it (learned variance)")
+    fields = dict(input_size=config["sample_size"], num_frames=config.get("video_length", 16), in_channels=in_channels,
+                  patch_size=config["patch_size"], hidden_size=width, depth=2 * config.get("num_layers", 1),
+                  num_heads=heads, learn_sigma=out_channels == 2 * in_channels, conditioning="text",
+                  text_dim=config["caption_channels"], variant=1)
+    return LatteConfig(**{**fields, **overrides})
+
+
+def from_diffusers(transformer_or_folder, variant: str | None = None, **overrides) -> Latte:
+    """A minilatte text model with the weights of a diffusers ``LatteTransformer3DModel``.
+
+    ``transformer_or_folder``: the diffusers model itself, or a local folder as ``save_pretrained``
+    writes it: a pipeline folder with ``transformer/`` (the released ``maxin-cn/Latte-1`` layout) or the
+    model folder itself; safetensors only (``variant="fp16"`` reads ``diffusion_pytorch_model.fp16.safetensors``;
+    the weights become float32 either way). ``overrides``: config fields the checkpoint cannot tell
+    (``class_dropout_prob`` for further training). The model equals diffusers' as LattePipeline calls it:
+    ``model(x, t, text=...)`` with x as (B, F, C, H, W) where diffusers takes (B, C, F, H, W);
+    ``enable_temporal_attentions=False`` is ``num_images`` = all frames.
+    """
+    if isinstance(transformer_or_folder, (str, os.PathLike)):
+        config, state = _read_diffusers_folder(Path(transformer_or_folder), variant)
+    elif hasattr(transformer_or_folder, "config") and hasattr(transformer_or_folder, "state_dict"):
+        config, state = dict(transformer_or_folder.config), transformer_or_folder.state_dict()
+        config.setdefault("_class_name", type(transformer_or_folder).__name__)
+    else:
+        raise TypeError(f"from_diffusers takes a {_DIFFUSERS_CLASS} or a folder, got {type(transformer_or_folder).__name__}")
+    model = Latte(diffusers_config(config, **overrides))
+    own = model.state_dict()
+    expected = {name for key in own for name in _diffusers_name(key)}
+    missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
+    if missing or unexpected:
+        raise ValueError(f"the diffusers weights do not fit {model.config}: missing keys {missing[:5]}, "
+                         f"unexpected keys {unexpected[:5]}")
+    model.load_state_dict({key: torch.cat([state[name] for name in _diffusers_name(key)]) for key in own})
+    return model
+
+
+def to_diffusers(model: Latte):
+    """The diffusers ``LatteTransformer3DModel`` of a minilatte text model (inverse of :func:`from_diffusers`)."""
+    from diffusers import LatteTransformer3DModel
+
+    cfg = model.config
+    if (cfg.conditioning, cfg.variant, cfg.patch_embedding, cfg.temporal_pe) != ("text", 1, "uniform", "absolute"):
+        raise ValueError("only conditioning='text', variant=1, patch_embedding='uniform', temporal_pe='absolute' "
+                         "models exist in diffusers' LatteTransformer3DModel")
+    if cfg.mlp_ratio != 4 or cfg.input_size >= 128:
+        raise ValueError(f"mlp_ratio={cfg.mlp_ratio}, input_size={cfg.input_size}: diffusers' Latte has "
+                         "mlp_ratio 4 and interpolates its position table from input_size 128 on")
+    out = LatteTransformer3DModel(
+        num_attention_heads=cfg.num_heads, attention_head_dim=cfg.hidden_size // cfg.num_heads,
+        in_channels=cfg.in_channels, out_channels=cfg.out_channels, num_layers=cfg.depth // 2,
+        cross_attention_dim=cfg.hidden_size, sample_size=cfg.input_size, patch_size=cfg.patch_size,
+        num_embeds_ada_norm=1000, caption_channels=cfg.text_dim, video_length=cfg.num_frames,
+        **{k: v for k, v in _DIFFUSERS_FIXED.items() if k != "dropout"})
+    state = {}
+    for key, value in model.state_dict().items():
+        names = _diffusers_name(key)
+        state.update(zip(names, value.detach().clone().chunk(len(names))))
+    out.load_state_dict(state, strict=True)
+    dtype = next(model.parameters()).dtype
+    return out if dtype == torch.float32 else out.to(dtype)

@@ -1,7 +1,8 @@
 """Exact FLOP counts of a Latte forward pass (2 FLOPs per multiply-add), from the configuration alone.
 
 Counted: every matmul and convolution (patch embedding, timestep MLP, qkv/proj, attention scores and
-weighted sums, MLP, adaLN, final layer). Not counted: element-wise work (norms, softmax, GELU, adds),
+weighted sums, MLP, adaLN, final layer; for a text model the caption projection, adaLN-single's t_block
+and the cross-attention to ``caption_length`` tokens). Not counted: element-wise work (norms, softmax, GELU, adds),
 which is < 1 % here. A training step costs about 3x the forward (backward = 2x forward).
 """
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from .models import LatteConfig
 
 
-def forward_flops(cfg: LatteConfig, batch_size: int = 1, num_images: int = 0) -> int:
+def forward_flops(cfg: LatteConfig, batch_size: int = 1, num_images: int = 0, caption_length: int = 120) -> int:
     D = cfg.hidden_size
     N = cfg.grid_size ** 2 + (2 if cfg.num_classes else 1) * (cfg.conditioning == "tokens")   # tokens per frame
     n_video = cfg.token_frames
@@ -42,6 +43,10 @@ def forward_flops(cfg: LatteConfig, batch_size: int = 1, num_images: int = 0) ->
     else:   # variant 4: half the heads each way
         flops += depth * (linear_per_token(tokens) + attention(N, frames, D // 2)
                           + attention(n_video, N, D // 2) + adaln_block)
+    if cfg.conditioning == "text":   # variants 1, 2: cross-attention in every spatial block, all frames
+        L = caption_length
+        cross = 2 * tokens * 2 * D * D + 2 * L * 2 * D * D + attention(1, tokens, D) * L
+        flops += depth // 2 * cross + 2 * L * (cfg.text_dim * D + D * D) + 2 * D * 6 * D
     out = cfg.tubelet_stride * cfg.patch_size ** 2 * cfg.out_channels
     flops += 2 * frames * cfg.grid_size ** 2 * D * out + 2 * cond_rows * D * 2 * D * (cfg.conditioning == "s-adaln")
     return batch_size * flops

@@ -21,6 +21,16 @@ def test_forward_flops_match_the_flop_counter(kwargs):
     assert counter.get_total_flops() == forward_flops(model.config, batch_size=2)
 
 
+@pytest.mark.parametrize("variant", [1, 2])
+def test_text_model_flops(variant):
+    model = create_latte("Latte-Nano/2", num_frames=4, input_size=8, in_channels=3, conditioning="text",
+                         text_dim=10, variant=variant).eval()
+    x, t, text = torch.randn(2, 4, 3, 8, 8), torch.tensor([1, 2]), torch.randn(2, 7, 10)
+    with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as counter:
+        model(x, t, text=text)
+    assert counter.get_total_flops() == forward_flops(model.config, batch_size=2, caption_length=7)
+
+
 def test_joint_images_flops():
     model = create_latte("Latte-Nano/2", num_frames=4, input_size=8, in_channels=3, num_classes=3).eval()
     x, t, y = torch.randn(1, 6, 3, 8, 8), torch.tensor([1]), torch.tensor([0])

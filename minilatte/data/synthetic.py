@@ -104,17 +104,31 @@ class SyntheticVideos(Dataset):
                 f"{self.image_size}, {self.num_classes} classes, {self.num_motions} motions, seed={self.seed})")
 
     def __getitem__(self, index: int) -> dict:
-        if not 0 <= index < self.length:
-            raise IndexError(f"index {index} out of range for {self.length} clips")
-        # One generator per item, seeded by (seed, index): the clip never depends on which items
-        # were drawn before it, so workers, resumed runs and shuffles all see the same data.
-        rng = np.random.default_rng([self.seed, int(index)])
-        label, motion = int(rng.integers(self.num_classes)), int(rng.integers(self.num_motions))
+        rng, label, motion = self._draw(index)
         frames = self.render(rng, label, motion)                           # (F, H, W, 3) in [0, 1]
         # Scale and reorder in numpy: a torch op on a tensor this small can cost more in thread
         # wake-ups than in arithmetic when the CPU is busy.
         video = rearrange(frames.astype(np.float32) * 2 - 1, "f h w c -> f c h w")
         return {"video": torch.from_numpy(np.ascontiguousarray(video)), "label": label, "motion": motion}
+
+    def _draw(self, index: int) -> tuple[np.random.Generator, int, int]:
+        """The item's generator, after drawing its content and motion labels."""
+        if not 0 <= index < self.length:
+            raise IndexError(f"index {index} out of range for {self.length} clips")
+        # One generator per item, seeded by (seed, index): the clip never depends on which items
+        # were drawn before it, so workers, resumed runs and shuffles all see the same data.
+        rng = np.random.default_rng([self.seed, int(index)])
+        return rng, int(rng.integers(self.num_classes)), int(rng.integers(self.num_motions))
+
+    def attributes(self, index: int) -> dict:
+        """What clip ``index`` shows, without rendering it: {"label", "motion"} and the subclass's
+        ``details`` (a shape's colour), for captions."""
+        rng, label, motion = self._draw(index)
+        return {"label": label, "motion": motion, **self.details(rng, label, motion)}
+
+    def details(self, rng: np.random.Generator, label: int, motion: int) -> dict:
+        """Random draws of a clip that a caption can name, drawn from ``rng`` as ``render`` draws them."""
+        return {}
 
     def random_image(self, index: int, rng: np.random.Generator) -> tuple[torch.Tensor, int]:
         """One random frame (C, H, W) of clip ``index`` and its label (for image-video joint batches)."""
@@ -132,12 +146,18 @@ class Shapes(SyntheticVideos):
     name = "shapes"
     class_names = ("square", "circle", "triangle")
 
-    def render(self, rng, label, motion):
-        S, F = self.image_size, self.num_frames
+    def details(self, rng, label, motion):
+        """Size, velocity and colour (an index into PALETTE): the draws before the start position."""
+        S = self.image_size
         radius = S * rng.uniform(0.22, 0.28)              # half the object's width: large at any size
         speed = S * rng.uniform(0.06, 0.09)               # about one object-width every 6 frames
         velocity = direction_velocity(rng, motion, speed)
-        colour = PALETTE[rng.integers(len(PALETTE))]
+        return {"radius": radius, "velocity": velocity, "colour": int(rng.integers(len(PALETTE)))}
+
+    def render(self, rng, label, motion):
+        S, F = self.image_size, self.num_frames
+        drawn = self.details(rng, label, motion)
+        radius, velocity, colour = drawn["radius"], drawn["velocity"], PALETTE[drawn["colour"]]
         start = rng.uniform(radius, S - radius, size=2)
         centres = bounce(start, velocity, radius, S - radius, F)             # (F, 2) as (x, y)
         # Signed distance (in pixels) from every pixel centre to the shape's outline, for all frames

@@ -102,8 +102,7 @@ class VideoFolder(Dataset):
                 continue
             self.clips.append((path, total, label))
         if not self.clips:
-            raise ValueError(f"no usable clips under root={str(root)!r} ({len(self.skipped)} skipped); "
-                             f"layout={layout!r} expects {_EXPECTED[layout]} ({', '.join(VIDEO_EXTENSIONS)})")
+            raise ValueError(f"no usable clips under root={str(root)!r} ({len(self.skipped)} skipped); {self._expects()}")
 
     def _find_clips(self) -> list[Path]:
         """Video files and frame folders under root (one walk, sorted, hidden entries ignored)."""
@@ -118,6 +117,9 @@ class VideoFolder(Dataset):
         if self.layout == "sky":
             return sorted(frame_dirs)
         return sorted(videos + frame_dirs)
+
+    def _expects(self) -> str:
+        return f"layout={self.layout!r} expects {_EXPECTED[self.layout]} ({', '.join(VIDEO_EXTENSIONS)})"
 
     def _skip(self, path: Path, reason: str) -> None:
         self.skipped.append((str(path), reason))

@@ -51,10 +51,12 @@ def video_frames_only(fn: Callable, x: torch.Tensor, num_images: int, *args,
     """
     if num_images == 0:
         return fn(x, *args)
+    kept = x if images is None else images
+    if num_images == x.shape[1]:        # images only (a text model's text-to-image use): nothing to mix
+        return kept
     n_video = x.shape[1] - num_images
     args = [a[:, :n_video] if isinstance(a, torch.Tensor) and a.dim() > 1 and a.shape[1] == x.shape[1] else a
             for a in args]
-    kept = x if images is None else images
     return torch.cat([fn(x[:, :n_video], *args), kept[:, n_video:]], dim=1)
 
 
@@ -177,13 +179,13 @@ def gated(gate: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor:
 
 
 class Mlp(nn.Module):
-    """Linear -> tanh-GELU -> Linear (official keys ``fc1``, ``fc2``)."""
+    """Linear -> tanh-GELU -> Linear (official keys ``fc1``, ``fc2``): dim -> hidden -> out (default dim)."""
 
-    def __init__(self, dim: int, hidden: int):
+    def __init__(self, dim: int, hidden: int, out: int | None = None):
         super().__init__()
         self.fc1 = nn.Linear(dim, hidden)
         self.act = nn.GELU(approximate="tanh")
-        self.fc2 = nn.Linear(hidden, dim)
+        self.fc2 = nn.Linear(hidden, dim if out is None else out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc2(self.act(self.fc1(x)))

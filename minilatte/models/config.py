@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 VARIANTS = (1, 2, 3, 4)
 PATCH_EMBEDDINGS = ("uniform", "compression")
-CONDITIONINGS = ("s-adaln", "tokens")
+CONDITIONINGS = ("s-adaln", "tokens", "text")
 TEMPORAL_PES = ("absolute", "rope")
 IMAGE_LABEL_DROPOUTS = ("per_sample", "per_image")
 _SIZE_FIELDS = ("input_size", "num_frames", "in_channels", "patch_size", "hidden_size", "depth", "num_heads",
@@ -42,12 +42,13 @@ class LatteConfig:
     num_heads: int = 16
     mlp_ratio: float = 4.0
     num_classes: int = 0          # 0 = unconditional
-    class_dropout_prob: float = 0.1   # label dropout for CFG; > 0 also gives the label table its null-class row
+    class_dropout_prob: float = 0.1   # label (or caption) dropout for CFG; > 0 also gives the label table its null-class row
     learn_sigma: bool = True      # output 2C channels: ε and the variance interpolation v
     variant: int = 1
     patch_embedding: str = "uniform"
     tubelet_stride: int = 1       # frames per token for patch_embedding="compression"
-    conditioning: str = "s-adaln"
+    conditioning: str = "s-adaln"     # "text": captions through cross-attention, adaLN-single (models/text.py)
+    text_dim: int = 0             # C_text, channels of the caption embeddings (conditioning="text"; 4096 for T5-XXL)
     temporal_pe: str = "absolute"
     # Joint image-video training: how label dropout treats the labels of a sample's appended images.
     # "per_sample": one drop decision for all of a sample's images (as in the official Latte code,
@@ -66,6 +67,17 @@ class LatteConfig:
                 raise ValueError(f"{name}={value!r} must be a positive integer")
         if not _is_int(self.num_classes) or self.num_classes < 0:
             raise ValueError(f"num_classes={self.num_classes!r} must be an integer >= 0 (0 = unconditional)")
+        if not _is_int(self.text_dim) or self.text_dim < 0:
+            raise ValueError(f"text_dim={self.text_dim!r} must be an integer >= 0 (caption channels; 0 = no text)")
+        if (self.conditioning == "text") != (self.text_dim > 0):
+            raise ValueError(f"conditioning={self.conditioning!r} with text_dim={self.text_dim}: conditioning='text' "
+                             "needs text_dim >= 1 (the caption channels), and text_dim > 0 needs conditioning='text'")
+        if self.conditioning == "text" and self.num_classes:
+            raise ValueError(f"num_classes={self.num_classes} with conditioning='text': a text model takes captions, "
+                             "not class labels; use num_classes=0")
+        if self.conditioning == "text" and self.variant not in (1, 2):
+            raise ValueError(f"variant={self.variant} with conditioning='text': cross-attention sits in the spatial "
+                             "blocks, which variants 1 and 2 have; use variant 1 or 2")
         if not isinstance(self.learn_sigma, bool):
             raise ValueError(f"learn_sigma={self.learn_sigma!r} must be True or False")
         if not _is_real(self.mlp_ratio) or not self.mlp_ratio > 0 or int(self.hidden_size * self.mlp_ratio) < 1:

@@ -12,6 +12,9 @@ label; the fixed sin-cos position tables; the model; classifier-free guidance; i
 
 Axes: B batch, F frames (n_f token frames), C channels, H/W height/width, N tokens per frame, D width.
 
+Text-to-video (``conditioning="text"``): adaLN-single, a caption projection and cross-attention in the
+spatial blocks, as in PixArt-α and diffusers' LatteTransformer3DModel; its pieces are in ``text.py``.
+
 Joint image-video training: the last ``num_images`` frames of ``x`` are independent images. They are
 embedded per frame like the video, go through every spatial computation, and skip temporal mixing
 (blocks.py, ``video_frames_only``).
@@ -30,6 +33,7 @@ from torch.utils.checkpoint import checkpoint
 from .blocks import (FactorizedAttentionBlock, FactorizedHeadsBlock, FinalLayer, RotaryEmbedding, TransformerBlock,
                      video_frames_only)
 from .config import LatteConfig
+from .text import CaptionEmbedder, TextBlock, TextFinalLayer
 
 
 # ------------------------------------------------------------------------------ video -> tokens (Latte §3.2.1)
@@ -235,6 +239,10 @@ class Latte(nn.Module):
     [0, num_classes); a model with a null class (``class_dropout_prob > 0``) also takes the null class
     ``num_classes`` (the unconditional prediction, as in a CFG batch [labels; null class]). Wrong types,
     shapes or labels raise TypeError / ValueError naming the argument (see ``check_inputs``).
+
+    A text model (``conditioning="text"``, models/text.py) takes captions instead of labels:
+    ``forward(x, t, text=(B, L, text_dim), text_mask=(B, L) bool or None)``; it may also take images
+    only (``num_images`` = all frames).
     """
 
     def __init__(self, config: LatteConfig):
@@ -249,6 +257,9 @@ class Latte(nn.Module):
         self.t_embedder = TimestepEmbedder(D)
         if cfg.num_classes > 0:
             self.y_embedder = LabelEmbedder(cfg.num_classes, D, cfg.class_dropout_prob)
+        if cfg.conditioning == "text":   # adaLN-single and the caption (models/text.py)
+            self.y_embedder = CaptionEmbedder(cfg.text_dim, D, cfg.class_dropout_prob)
+            self.t_block = nn.Sequential(nn.SiLU(), nn.Linear(D, 6 * D))
 
         # Fixed tables are buffers, rebuilt from the config (not saved, not trained).
         self.register_buffer("pos_embed", sincos_2d(D, cfg.grid_size, cfg.grid_size), persistent=False)  # (N, D)
@@ -257,12 +268,16 @@ class Latte(nn.Module):
 
         self.axes = block_axes(cfg.variant, cfg.depth)
         self.blocks = nn.ModuleList([self._make_block(axis) for axis in self.axes])
-        self.final_layer = FinalLayer(D, cfg.tubelet_stride * cfg.patch_size ** 2 * cfg.out_channels, adaln)
+        out_features = cfg.tubelet_stride * cfg.patch_size ** 2 * cfg.out_channels
+        self.final_layer = (TextFinalLayer(D, out_features) if cfg.conditioning == "text"
+                            else FinalLayer(D, out_features, adaln))
         self.gradient_checkpointing = False
         self.initialize_weights()
 
     def _make_block(self, axis: str) -> nn.Module:
         cfg, adaln = self.config, self.config.conditioning == "s-adaln"
+        if cfg.conditioning == "text":
+            return TextBlock(cfg.hidden_size, cfg.num_heads, axis, cfg.mlp_ratio)
         if cfg.variant == 3:
             return FactorizedAttentionBlock(cfg.hidden_size, cfg.num_heads, cfg.mlp_ratio, adaln)
         if cfg.variant == 4:
@@ -283,6 +298,13 @@ class Latte(nn.Module):
         nn.init.normal_(self.t_embedder.mlp[2].weight, std=0.02)
         if self.config.num_classes > 0:
             nn.init.normal_(self.y_embedder.embedding_table.weight, std=0.02)
+        if self.config.conditioning == "text":   # PixArt-α: small adaLN-single and caption MLPs, cross-attention off
+            for linear in (self.t_block[1], self.y_embedder.y_proj.fc1, self.y_embedder.y_proj.fc2):
+                nn.init.normal_(linear.weight, std=0.02)
+            for block in self.blocks:
+                if block.cross_attn is not None:
+                    nn.init.zeros_(block.cross_attn.proj.weight)
+                    nn.init.zeros_(block.cross_attn.proj.bias)
         # adaLN-Zero: zero modulation => every gate α is 0 and every block starts as the identity.
         for module in [*self.blocks, self.final_layer]:
             if getattr(module, "adaln", False):
@@ -300,10 +322,13 @@ class Latte(nn.Module):
         if C != cfg.in_channels or H != cfg.input_size or W != cfg.input_size:
             raise ValueError(f"x of shape (C, H, W)={(C, H, W)} does not match the model's "
                              f"(in_channels, input_size, input_size)={(cfg.in_channels, cfg.input_size, cfg.input_size)}")
-        if not 0 <= num_images < F:
-            raise ValueError(f"num_images={num_images} must be in [0, {F - 1}] for {F} input frames")
+        # A text model may take images only (num_images = F: text-to-image, what LattePipeline does for
+        # one frame with its temporal attention switched off).
+        most = F if cfg.conditioning == "text" else F - 1
+        if not 0 <= num_images <= most:
+            raise ValueError(f"num_images={num_images} must be in [0, {most}] for {F} input frames")
         n_video = F - num_images
-        if cfg.temporal_pe == "absolute" and n_video != cfg.num_frames:
+        if cfg.temporal_pe == "absolute" and n_video not in (0, cfg.num_frames):
             raise ValueError(f"got {n_video} video frames but num_frames={cfg.num_frames}; absolute temporal "
                              "position tables have a fixed length (temporal_pe='rope' accepts any length)")
         if n_video % cfg.tubelet_stride:
@@ -374,8 +399,10 @@ class Latte(nn.Module):
             _check_labels("y_images", y_images, cfg.num_classes, cfg)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None,
-                num_images: int = 0, y_images: torch.Tensor | None = None) -> torch.Tensor:
+                num_images: int = 0, y_images: torch.Tensor | None = None,
+                text: torch.Tensor | None = None, text_mask: torch.Tensor | None = None) -> torch.Tensor:
         self.check_inputs(x, t, y, num_images, y_images)
+        self.check_text(x, text, text_mask)
         cfg = self.config
         grid = self.embed(x, num_images)                # (B, F_tok, N, D), F_tok = n_f + num_images
         B, F_tok = grid.shape[:2]
@@ -383,15 +410,20 @@ class Latte(nn.Module):
         embeddings = self.condition(t, y, n_video, num_images, y_images)
 
         num_cond_tokens = 0
-        if cfg.conditioning == "s-adaln":
-            c = sum(embeddings)                         # (B, 1 or F_tok, D): modulates every block
+        c_final, caption = embeddings[0], ()
+        if cfg.conditioning == "text":
+            # adaLN-single: one shared t_block for every block; the final layer takes t_emb itself.
+            c = self.t_block(embeddings[0])             # (B, 1, 6D)
+            caption = self.y_embedder(text, text_mask)  # tokens (B, L, D) and mask (B, L): the spatial blocks'
+        elif cfg.conditioning == "s-adaln":
+            c = c_final = sum(embeddings)               # (B, 1 or F_tok, D): modulates every block
         else:
             # Tokens: the condition joins every frame's token list once, at the input; the tokens are
             # attended to like patches (spatially and through time) and dropped before the final layer.
             cond = torch.stack([e.expand(B, F_tok, -1) for e in embeddings], dim=2)  # (B, F_tok, K, D)
             num_cond_tokens = cond.shape[2]
             grid = torch.cat([cond, grid], dim=2)       # (B, F_tok, K + N, D)
-            c = None
+            c = c_final = None
 
         temporal_pe_added = False
         for block, axis in zip(self.blocks, self.axes):
@@ -399,12 +431,12 @@ class Latte(nn.Module):
                 grid = self.add_temporal_pe(grid, n_video)
                 temporal_pe_added = True
             if self.gradient_checkpointing and self.training:
-                grid = checkpoint(block, grid, c, self.rope, num_images, use_reentrant=False)
+                grid = checkpoint(block, grid, c, self.rope, num_images, *caption, use_reentrant=False)
             else:
-                grid = block(grid, c, self.rope, num_images)
+                grid = block(grid, c, self.rope, num_images, *caption)
 
         grid = grid[:, :, num_cond_tokens:]             # (B, F_tok, N, D)
-        out = self.final_layer(grid, c)                 # (B, F_tok, N, s*p*p*C_out)
+        out = self.final_layer(grid, c_final)           # (B, F_tok, N, s*p*p*C_out)
         return unpatchify(out, cfg.patch_size, (cfg.grid_size, cfg.grid_size), cfg.tubelet_stride)
 
     def add_temporal_pe(self, grid: torch.Tensor, n_video: int) -> torch.Tensor:
@@ -413,7 +445,7 @@ class Latte(nn.Module):
             return grid
         return video_frames_only(torch.add, grid, grid.shape[1] - n_video, self.temp_embed[:, None])  # + (n_f, 1, D)
 
-    def forward_with_cfg(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor, cfg_scale: float,
+    def forward_with_cfg(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None, cfg_scale: float,
                          **kwargs) -> torch.Tensor:
         """Classifier-free guidance in one batched pass (DiT convention).
 
@@ -421,8 +453,15 @@ class Latte(nn.Module):
         Only the ε channels are guided: ``ε = ε_u + s (ε_c − ε_u)``; the variance channels pass through.
         Needs a model with a null class (class-conditional, ``class_dropout_prob > 0``). ``kwargs``:
         ``num_images`` and ``y_images`` as for ``forward``.
+
+        A text model (``conditioning="text"``) takes ``y=None`` and ``text``, ``text_mask`` (and
+        ``num_images``) as for ``forward``; the second half of ``text`` holds the null caption: zeros
+        (what caption dropout trains, ``null_caption``), or the text encoder's embedding of "" for a model
+        trained that way (Latte-1 through diffusers).
         """
         cfg = self.config
+        if cfg.conditioning == "text":
+            return self._text_cfg(x, t, y, cfg_scale, **kwargs)
         num_images, y_images = kwargs.pop("num_images", 0), kwargs.pop("y_images", None)
         if kwargs:
             raise TypeError(f"forward_with_cfg got unexpected argument(s) {', '.join(sorted(kwargs))}; "
@@ -432,12 +471,60 @@ class Latte(nn.Module):
         if not cfg.has_null_class:
             raise ValueError("forward_with_cfg needs the null class, which a model built with "
                              "class_dropout_prob=0 does not have (it never learned the unconditional prediction)")
-        if not isinstance(cfg_scale, (int, float)) or isinstance(cfg_scale, bool):
-            raise TypeError(f"cfg_scale must be a number, got {type(cfg_scale).__name__}")
+        _check_scale(cfg_scale)
         _check_tensor("x", x, floating=True, shape_text="(B, F, C, H, W)", ndim=5)
         self.check_inputs(x, t, y, num_images, y_images, null_rows=slice(len(x) // 2, None))
         return classifier_free_guidance(self.forward, x, t, cfg_scale, channel_dim=2,
                                         y=y, num_images=num_images, y_images=y_images)
+
+    def _text_cfg(self, x, t, y, cfg_scale, **kwargs) -> torch.Tensor:
+        num_images, text, text_mask = (kwargs.pop(k, d) for k, d in (("num_images", 0), ("text", None),
+                                                                      ("text_mask", None)))
+        if kwargs:
+            raise TypeError(f"forward_with_cfg got unexpected argument(s) {', '.join(sorted(kwargs))}; "
+                            "allowed for a text model: num_images, text, text_mask")
+        _check_scale(cfg_scale)
+        _check_tensor("x", x, floating=True, shape_text="(B, F, C, H, W)", ndim=5)
+        self.check_inputs(x, t, y, num_images, None)
+        self.check_text(x, text, text_mask)
+        return classifier_free_guidance(self.forward, x, t, cfg_scale, channel_dim=2,
+                                        num_images=num_images, text=text, text_mask=text_mask)
+
+    def check_text(self, x: torch.Tensor, text: torch.Tensor | None, text_mask: torch.Tensor | None) -> None:
+        """Checks of the caption arguments: required exactly for a text model, (B, L, text_dim) and (B, L) bool.
+
+        Every caption must keep at least one token (checked for CPU masks only: no device sync).
+        """
+        cfg = self.config
+        if cfg.conditioning != "text":
+            if text is not None or text_mask is not None:
+                raise ValueError(f"text (captions) given but the model has conditioning={cfg.conditioning!r}; "
+                                 "captions need conditioning='text'")
+            return
+        if text is None:
+            raise ValueError(f"text (caption embeddings (B, L, {cfg.text_dim})) is required: the model has "
+                             "conditioning='text'")
+        B = x.shape[0]
+        _check_tensor("text", text, floating=True, ndim=3, shape_text=f"(B, L, text_dim) = ({B}, L, {cfg.text_dim})")
+        if text.shape[0] != B or text.shape[2] != cfg.text_dim or text.shape[1] == 0:
+            raise ValueError(f"text must have shape (B, L, text_dim) = ({B}, L >= 1, {cfg.text_dim}); "
+                             f"got {tuple(text.shape)}")
+        if text_mask is None:
+            return
+        if not isinstance(text_mask, torch.Tensor) or text_mask.dtype != torch.bool:
+            got = text_mask.dtype if isinstance(text_mask, torch.Tensor) else type(text_mask).__name__
+            raise TypeError(f"text_mask must be a bool tensor (True = caption token, False = padding), got {got}; "
+                            "a tokenizer's attention_mask becomes one with .bool()")
+        if tuple(text_mask.shape) != tuple(text.shape[:2]):
+            raise ValueError(f"text_mask must have shape (B, L) = {tuple(text.shape[:2])}; got {tuple(text_mask.shape)}")
+        if text_mask.device.type == "cpu" and not bool(text_mask.any(dim=1).all()):
+            raise ValueError("text_mask masks every token of a caption; keep at least one (a T5 caption keeps its "
+                             "end-of-sequence token)")
+
+    def null_caption(self, text: torch.Tensor, text_mask: torch.Tensor | None = None):
+        """The null caption that caption dropout trains, shaped like ``text``: zeros, no token masked."""
+        mask = None if text_mask is None else torch.ones_like(text_mask)
+        return torch.zeros_like(text), mask
 
 
 def classifier_free_guidance(model: Callable, x: torch.Tensor, t: torch.Tensor, cfg_scale: float,
@@ -459,6 +546,11 @@ def classifier_free_guidance(model: Callable, x: torch.Tensor, t: torch.Tensor, 
     cond_eps, uncond_eps = eps.chunk(2)
     guided = uncond_eps + cfg_scale * (cond_eps - uncond_eps)
     return torch.cat([torch.cat([guided, guided]), rest], dim=channel_dim)
+
+
+def _check_scale(cfg_scale) -> None:
+    if not isinstance(cfg_scale, (int, float)) or isinstance(cfg_scale, bool):
+        raise TypeError(f"cfg_scale must be a number, got {type(cfg_scale).__name__}")
 
 
 def _labels_required(cfg: LatteConfig) -> ValueError:
