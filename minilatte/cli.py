@@ -15,7 +15,7 @@ import torch
 
 from .bench import add_arguments as add_bench_arguments
 from .config import at_least, load_config
-from .demo import run_demo
+from .demo import MINUTES, run_demo
 from .evaluate import add_eval_arguments, generate_clips
 from .models import create_latte
 from .reproduce import add_reproduce_arguments
@@ -64,7 +64,7 @@ def _sample(args) -> None:
 
 
 def _demo(args) -> None:
-    run_demo(Path(args.out), progress=not args.no_progress)
+    run_demo(Path(args.out), progress=not args.no_progress, minutes=args.minutes)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="train a tiny Latte on synthetic videos, sample, write GIF + loss curve + report")
     p.add_argument("--out", default="runs/demo", help="output folder (default: runs/demo)")
+    p.add_argument("--minutes", type=at_least(1, float), default=MINUTES,
+                   help=f"on a CPU, train as many steps as fit this many minutes from start to report "
+                        f"(default: {MINUTES:g}; at least the config's steps)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_demo)
 
