@@ -1,25 +1,35 @@
-"""Student versions of the notebooks: one master copy with solutions, stripped for the release.
+"""Student versions of the notebooks: a thin layer over nbgrader.
 
-The notebooks in ``notebooks/`` are the *solution* notebooks (they run under nbval). An exercise is
-a code cell tagged ``exercise`` (cell metadata ``tags``) whose solution lies between a line
-``# BEGIN SOLUTION`` and a line ``# END SOLUTION``; the cell ends with a call to a checker from
+The notebooks in ``notebooks/`` are nbgrader *source* notebooks. An exercise is a code cell tagged
+``exercise`` that nbgrader knows as a solution cell (cell metadata ``nbgrader.solution``); its answer
+lies between a line ``# BEGIN SOLUTION`` and a line ``# END SOLUTION``. The cell after it is a locked,
+autograded test cell (``nbgrader.grade``, with ``points``) that calls a checker from
 ``minilatte.checks``::
 
-    def patchify(x, p):
+    def my_patchify(x, patch_size):              # solution cell, tagged "exercise"
         # BEGIN SOLUTION
-        return rearrange(x, "b f c (nh p) (nw q) -> b f (nh nw) (p q c)", p=p, q=p)
+        return rearrange(x, "b f c (nh p) (nw q) -> b f (nh nw) (p q c)", p=patch_size, q=patch_size)
         # END SOLUTION
 
-    check_patchify(patchify)
+    check_patchify(my_patchify)                  # test cell: 2 points when it runs without an error
 
-The student copy replaces each solution region (markers included) by
-``raise NotImplementedError("Exercise: <prompt>")`` at the marker's indentation, where the prompt
-is the title of the markdown cell just above the exercise (its heading that mentions "Exercise", else
-its first line), and clears the cell's outputs.
+A course that runs nbgrader uses ``nbgrader generate_assignment`` / ``autograde`` /
+``generate_feedback`` on these notebooks (``notebooks/README.md``, "For instructors"). This module adds
+only what nbgrader does not do:
 
-Convention that keeps a student notebook usable: **exercise cells are self-contained** — they
-define a function and check it, and no later cell uses what an exercise defines (later cells use
-the minilatte version). An unsolved exercise then fails alone and the rest of the notebook runs.
+* **plain student versions** with no course directory, gradebook or database:
+  ``python -m minilatte.assignments --out student/`` runs nbgrader's own ``ClearSolutions`` over every
+  notebook and, unlike nbgrader, keeps the outputs outside the exercises (the pictures stay as a
+  reference); only the exercise and test cells are cleared;
+* **stubs that name their exercise**: ``raise NotImplementedError("Exercise: patchify from scratch")``
+  (the title of the markdown cell above), where nbgrader writes a bare ``NotImplementedError()``;
+* **Run All goes on past an unsolved exercise**: test cells get the ``raises-exception`` tag, which
+  JupyterLab and nbclient honour, so the cells after a failing check still run;
+* a **check of these conventions** that names the notebook and cell: an exercise without markers or
+  without nbgrader metadata, unbalanced markers, markers outside an exercise.
+
+``NamedStubs`` and ``ContinueAfterChecks`` are nbgrader preprocessors, so an nbgrader course gets the
+last two points too (``notebooks/nbgrader_config.py``).
 
     python -m minilatte.assignments --out student/                 # every notebook in notebooks/
     python -m minilatte.assignments --out student/ notebooks/02_*.ipynb
@@ -32,9 +42,13 @@ import re
 import sys
 from pathlib import Path
 
+from nbgrader.preprocessors import ClearSolutions, NbGraderPreprocessor
+from nbgrader.utils import is_grade, is_solution
+
 BEGIN = "# BEGIN SOLUTION"
 END = "# END SOLUTION"
 EXERCISE_TAG = "exercise"
+CONTINUE_TAG = "raises-exception"
 
 
 def _tags(cell) -> list[str]:
@@ -67,58 +81,103 @@ def _prompt(cells, index: int) -> str:
     return "fill in the solution"
 
 
-def strip_solution(source: str, message: str, where: str) -> str:
-    """Replace every ``# BEGIN SOLUTION`` … ``# END SOLUTION`` region of ``source`` by a raise."""
-    out: list[str] = []
-    inside = False
-    found = False
+def check_markers(source: str, where: str) -> None:
+    """Raise ``ValueError`` naming ``where`` unless ``source`` has balanced, non-nested solution regions."""
+    inside = found = False
     for number, line in enumerate(source.splitlines(), start=1):
         marker = line.strip()
         if marker == BEGIN:
             if inside:
                 raise ValueError(f"{where}: line {number} opens '{BEGIN}' inside another solution region")
             inside = found = True
-            indent = line[: len(line) - len(line.lstrip())]
-            out.append(f"{indent}raise NotImplementedError({('Exercise: ' + message)!r})")
         elif marker == END:
             if not inside:
                 raise ValueError(f"{where}: line {number} has '{END}' without a '{BEGIN}' before it")
             inside = False
-        elif not inside:
-            out.append(line)
     if inside:
         raise ValueError(f"{where}: '{BEGIN}' is never closed by '{END}'")
     if not found:
         raise ValueError(f"{where} is tagged '{EXERCISE_TAG}' but has no '{BEGIN}' / '{END}' lines; "
                          "mark the solution lines (or remove the tag)")
-    return "\n".join(out)
 
 
-def make_student_notebook(nb, name: str = "notebook"):
-    """A copy of ``nb`` with every exercise's solution replaced by ``raise NotImplementedError``.
-
-    ``name`` appears in error messages. Raises ``ValueError`` naming the notebook and cell index for
-    an exercise cell without markers, unbalanced markers, or markers in a cell not tagged exercise.
-    """
-    nb = copy.deepcopy(nb)
+def check_exercises(nb, name: str = "notebook") -> None:
+    """The conventions above, as ``ValueError`` naming the notebook and the cell index."""
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
         where = f"{name}, cell {index}"
         if EXERCISE_TAG in _tags(cell):
-            cell.source = strip_solution(cell.source, _prompt(nb.cells, index), where)
-            cell.outputs = []
-            cell.execution_count = None
+            check_markers(cell.source, where)
+            if not is_solution(cell):
+                raise ValueError(f"{where} is tagged '{EXERCISE_TAG}' but is not an nbgrader solution cell; "
+                                 "set metadata nbgrader.solution (JupyterLab: Create Assignment panel)")
         elif any(line.strip() in (BEGIN, END) for line in cell.source.splitlines()):
             raise ValueError(f"{where} has solution markers but is not tagged '{EXERCISE_TAG}'; "
                              f"add the tag in the cell metadata")
+
+
+class NamedStubs(ClearSolutions):
+    """nbgrader's ``ClearSolutions`` with a stub that names the exercise: ``NotImplementedError("Exercise: …")``."""
+
+    def preprocess(self, nb, resources):
+        self._cells = nb.cells
+        return super().preprocess(nb, resources)
+
+    def preprocess_cell(self, cell, resources, index):
+        if is_solution(cell):
+            message = "Exercise: " + _prompt(self._cells, index)
+            self.code_stub = dict(self.code_stub, python=f"raise NotImplementedError({message!r})")
+        return super().preprocess_cell(cell, resources, index)
+
+
+class ContinueAfterChecks(NbGraderPreprocessor):
+    """Tag every autograded test cell ``raises-exception``: Run All then goes on after a failing check."""
+
+    def preprocess_cell(self, cell, resources, index):
+        if is_grade(cell) and not is_solution(cell) and CONTINUE_TAG not in _tags(cell):
+            cell.setdefault("metadata", {})["tags"] = _tags(cell) + [CONTINUE_TAG]
+        return cell, resources
+
+
+def configure_nbgrader(c) -> None:
+    """In an ``nbgrader_config.py``: ``generate_assignment`` with ``NamedStubs`` and ``ContinueAfterChecks``.
+
+    ::
+
+        from minilatte.assignments import configure_nbgrader
+        c = get_config()
+        configure_nbgrader(c)
+    """
+    from nbgrader.converters import GenerateAssignment
+
+    steps = list(GenerateAssignment.class_traits()["preprocessors"].default())
+    at = steps.index(ClearSolutions)
+    steps[at:at + 1] = [NamedStubs, ContinueAfterChecks]
+    c.GenerateAssignment.preprocessors = steps
+
+
+def make_student_notebook(nb, name: str = "notebook"):
+    """A copy of ``nb`` with every solution region replaced by ``raise NotImplementedError("Exercise: …")``.
+
+    Exercise and test cells lose their outputs; every other output stays. Raises ``ValueError`` naming
+    the notebook and cell index where the conventions of this module are broken.
+    """
+    check_exercises(nb, name)
+    nb = copy.deepcopy(nb)
+    nb, _ = NamedStubs().preprocess(nb, {})
+    nb, _ = ContinueAfterChecks().preprocess(nb, {})
+    for cell in nb.cells:
+        if cell.cell_type == "code" and (is_solution(cell) or is_grade(cell)):
+            cell.outputs = []
+            cell.execution_count = None
     nb.metadata["minilatte"] = {"student_version": True}
     return nb
 
 
 def make_student_versions(src_dir, out_dir, notebooks=None) -> list[Path]:
     """Write student copies of ``notebooks`` (default: every ``*.ipynb`` in ``src_dir``) to ``out_dir``."""
-    import nbformat   # a Jupyter dependency: imported here so the rest of minilatte never needs it
+    import nbformat
 
     src_dir, out_dir = Path(src_dir), Path(out_dir)
     paths = [Path(p) for p in notebooks] if notebooks else sorted(src_dir.glob("*.ipynb"))
@@ -136,7 +195,8 @@ def make_student_versions(src_dir, out_dir, notebooks=None) -> list[Path]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m minilatte.assignments",
-                                     description="Write student versions of the notebooks (solutions removed).")
+                                     description="Write student versions of the notebooks (solutions removed) "
+                                                 "without an nbgrader course.")
     parser.add_argument("notebooks", nargs="*", help="notebooks to convert (default: every notebook in --src)")
     parser.add_argument("--src", default="notebooks", help="folder of solution notebooks (default: notebooks)")
     parser.add_argument("--out", required=True, help="folder for the student notebooks")

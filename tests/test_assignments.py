@@ -1,4 +1,5 @@
-"""Student notebooks: solutions stripped from the one master copy, every exercise raises until solved."""
+"""Student notebooks without an nbgrader course: solutions stripped from the one master copy by nbgrader's
+ClearSolutions, every exercise raises until solved, and the notebook still runs past a failing check."""
 import subprocess
 import sys
 from pathlib import Path
@@ -7,40 +8,56 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from minilatte.assignments import BEGIN, END, make_student_notebook, make_student_versions
+from minilatte.assignments import BEGIN, CONTINUE_TAG, END, make_student_notebook, make_student_versions
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 # The notebook executed end to end: small and quick in the ci tier.
 EXECUTED = "05_positional_encodings.ipynb"
+# Their exercises check themselves in the exercise cell, not yet in a separate autograded test cell.
+SELF_CHECKED = {"00_tour.ipynb", "07_training.ipynb", "08_joint_training.ipynb"}
 
 
-def exercise(source):
-    return new_code_cell(source, metadata={"tags": ["exercise"]})
+def nbgrader_metadata(grade_id, solution, points=0):
+    return {"grade": not solution, "grade_id": grade_id, "locked": not solution, "schema_version": 3,
+            "solution": solution, "task": False, **({} if solution else {"points": points})}
+
+
+def exercise(source, grade_id="ex"):
+    return new_code_cell(source, metadata={"tags": ["exercise"], "nbgrader": nbgrader_metadata(grade_id, True)})
+
+
+def check_cell(source, grade_id):
+    return new_code_cell(source, metadata={"nbgrader": nbgrader_metadata(grade_id, False, points=1)})
 
 
 def toy_notebook():
     return new_notebook(cells=[
         new_markdown_cell("### Exercise 1: add one\nWrite `add_one`."),
-        exercise(f"def add_one(x):\n    {BEGIN}\n    y = x + 1\n    return y\n    {END}\n\nassert add_one(1) == 2"),
+        exercise(f"def add_one(x):\n    {BEGIN}\n    y = x + 1\n    return y\n    {END}", "one"),
+        check_cell("assert add_one(1) == 2", "one_check"),
         new_code_cell("print('later cells stay')"),
         new_markdown_cell("**Double it**"),
-        exercise(f"{BEGIN}\nz = 2 * 3\n{END}\nprint(z)"),
-    ])
+        exercise(f"{BEGIN}\nz = 2 * 3\n{END}\nprint(z)", "two"),
+    ], metadata={"kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"}})
 
 
 def test_solution_regions_become_not_implemented_at_their_indentation():
     nb = toy_notebook()
     nb.cells[1].outputs = [nbformat.v4.new_output("stream", text="ok")]
     nb.cells[1].execution_count = 3
+    nb.cells[3].outputs = [nbformat.v4.new_output("stream", text="stays")]
     student = make_student_notebook(nb, "toy.ipynb")
-    assert student.cells[1].source == ("def add_one(x):\n    raise NotImplementedError('Exercise: add one')\n"
-                                       "\nassert add_one(1) == 2")
+    assert student.cells[1].source == "def add_one(x):\n    raise NotImplementedError('Exercise: add one')"
     assert student.cells[1].outputs == [] and student.cells[1].execution_count is None
-    assert student.cells[2].source == nb.cells[2].source
-    assert student.cells[4].source == "raise NotImplementedError('Exercise: Double it')\nprint(z)"
-    assert BEGIN in nb.cells[1].source, "the master copy must not be modified"
+    assert student.cells[2].source == nb.cells[2].source and CONTINUE_TAG in student.cells[2].metadata.tags
+    assert student.cells[3].outputs == nb.cells[3].outputs, "outputs outside the exercises stay"
+    assert student.cells[5].source == "raise NotImplementedError('Exercise: Double it')\nprint(z)"
+    assert BEGIN in nb.cells[1].source and CONTINUE_TAG not in nb.cells[2].metadata.get("tags", []), \
+        "the master copy must not be modified"
+    namespace = {}
+    exec(student.cells[1].source, namespace)
     with pytest.raises(NotImplementedError, match="Exercise: add one"):
-        exec(student.cells[1].source, {})
+        exec(student.cells[2].source, namespace)
 
 
 @pytest.mark.parametrize("markdown,message", [
@@ -63,6 +80,12 @@ def test_the_message_is_the_exercise_title(markdown, message):
 def test_bad_exercise_cells_are_clear_errors(source, message):
     nb = new_notebook(cells=[new_markdown_cell("# x"), exercise(source)])
     with pytest.raises(ValueError, match=message):
+        make_student_notebook(nb, "bad.ipynb")
+
+
+def test_an_exercise_must_be_an_nbgrader_solution_cell():
+    nb = new_notebook(cells=[new_code_cell(f"{BEGIN}\nx = 1\n{END}", metadata={"tags": ["exercise"]})])
+    with pytest.raises(ValueError, match=r"bad\.ipynb, cell 0 is tagged 'exercise' but is not an nbgrader solution"):
         make_student_notebook(nb, "bad.ipynb")
 
 
@@ -95,26 +118,35 @@ def test_every_course_notebook_has_a_student_version(tmp_path):
         student = nbformat.read(path, as_version=4)
         text = "\n".join(cell.source for cell in student.cells)
         assert BEGIN not in text and END not in text, path.name
-        for cell in student.cells:
+        graded = 0
+        for index, cell in enumerate(student.cells):
             if "exercise" in cell.metadata.get("tags", []):
                 assert "raise NotImplementedError(" in cell.source and cell.outputs == [], path.name
+                assert cell.metadata["nbgrader"]["solution"], f"{path.name}, cell {index}"
+                after = student.cells[index + 1].metadata.get("nbgrader", {})
+                if after.get("grade"):
+                    graded += 1
+                    assert after["points"] > 0 and CONTINUE_TAG in student.cells[index + 1].metadata.tags
+        if path.name not in SELF_CHECKED:
+            assert graded >= 2, f"{path.name}: every exercise is followed by an autograded test cell"
 
 
 def test_student_notebook_runs_and_only_exercises_fail(tmp_path, monkeypatch):
-    """Executed in the ci tier: each exercise cell stops at NotImplementedError, every other cell runs."""
+    """Executed in the ci tier like JupyterLab's Run All: each check stops at NotImplementedError, every
+    other cell runs, and the cells after a failing check still run (raises-exception tag)."""
     from nbclient import NotebookClient
 
     assert (NOTEBOOKS / EXECUTED).exists(), f"{NOTEBOOKS / EXECUTED} is missing: this test executes its student version"
     monkeypatch.setenv("MINILATTE_TIER", "ci")
     nb = make_student_notebook(nbformat.read(NOTEBOOKS / EXECUTED, as_version=4), EXECUTED)
-    NotebookClient(nb, timeout=300, kernel_name="python3", allow_errors=True,
+    NotebookClient(nb, timeout=300, kernel_name="python3", allow_errors=False,
                    resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
     exercises = 0
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
         errors = [o for o in cell.outputs if o.output_type == "error"]
-        if "exercise" in cell.metadata.get("tags", []):
+        if cell.metadata.get("nbgrader", {}).get("grade"):
             exercises += 1
             assert [e.ename for e in errors] == ["NotImplementedError"], f"cell {index}"
             assert errors[0].evalue.startswith("Exercise: ")

@@ -18,7 +18,9 @@ def _normalise(requirement: str) -> str:
 
 def test_environment_yml_matches_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    wanted = project["dependencies"] + project["optional-dependencies"]["dev"]
+    extras = project["optional-dependencies"]
+    assert "minilatte[course]" in extras["dev"], "the dev extra includes the course"
+    wanted = project["dependencies"] + extras["course"] + [r for r in extras["dev"] if not r.startswith("minilatte[")]
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     pip_lists = [d["pip"] for d in env["dependencies"] if isinstance(d, dict)]
     listed = [r for r in pip_lists[0] if not r.startswith("-e")]

@@ -20,8 +20,8 @@ def check_temporal_attention(temporal_attention) -> None:
     qkv = torch.randn(B, F, N, 3 * h * d, generator=gen)
     expected = attend(qkv, "temporal", h)
     got = call("temporal_attention", temporal_attention, qkv, h)
-    hint = ("group the tokens by patch position: sequences (b n) of length f, i.e. "
-            "'b f n (three h d) -> three (b n) h f d', and back with '(b n) h f d -> b f n (h d)'")
+    hint = ("temporal attention runs one sequence per video and patch position, over the F frames: "
+            "split q, k, v and the heads, attend along the frame axis, then restore (B, F, N, h·d)")
     if isinstance(got, torch.Tensor) and got.shape == expected.shape:
         if torch.allclose(got, attend(qkv, "spatial", h), atol=1e-5):
             hint = "this is spatial attention (within each frame); temporal attention mixes frames, not patches"

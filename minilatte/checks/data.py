@@ -188,7 +188,8 @@ def check_encode_frames(encode_frames) -> None:
     expected = codec.encode(video, sample=False)                          # (2, 3, 4, 8, 8)
     with torch.no_grad():
         got = call("encode_frames", encode_frames, codec.vae, video.clone(), mean.clone(), scale.clone())
-    hint = "rearrange 'b f c h w -> (b f) c h w', (vae.encode(x).latent_dist.mode() - mean) * scale, and back"
+    hint = ("the VAE sees images: fold the frames into the batch, take the posterior's mean, normalise it "
+            "per channel as the codec does, then unfold the frames again")
     if isinstance(got, torch.Tensor) and got.shape == expected.shape:
         got_ = got.detach().float()
         raw = expected / scale + mean
