@@ -62,28 +62,28 @@ def native_cpu_bf16() -> bool:
 
 
 def step_speedup_bf16(model: torch.nn.Module, inputs: tuple, kwargs: dict | None = None,
-                      seconds: float = 0.5) -> float:
+                      seconds: float = 1.0, rounds: int = 5) -> float:
     """How many times faster ``model(*inputs, **kwargs)`` forward + backward runs under CPU bf16 autocast
-    than in fp32, each timed for about ``seconds / 2`` after one untimed call.
+    than in fp32: the median over ``rounds`` rounds, each timing both precisions back to back (so a
+    change in the machine's load hits both), after one untimed call of each; about ``seconds`` in all.
 
     The caller's random state, and the model's gradients, are left as they were: timing a run must not
     change what the run computes.
     """
-    rates = {}
+    def step(bf16: bool) -> float:
+        start = time.perf_counter()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            out = model(*inputs, **(kwargs or {}))
+        out.float().square().mean().backward()
+        return time.perf_counter() - start
+
     with torch.random.fork_rng(devices=[]):
-        for precision in ("fp32", "bf16"):
-            def step():
-                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
-                    out = model(*inputs, **(kwargs or {}))
-                out.float().square().mean().backward()
-            step()
-            count, start = 0, time.perf_counter()
-            while count < 3 or time.perf_counter() - start < seconds / 2:
-                step()
-                count += 1
-            rates[precision] = count / (time.perf_counter() - start)
+        first = step(False) + step(True)
+        repeats = max(1, int(seconds / rounds / max(first, 1e-6)))
+        ratios = sorted(sum(step(False) for _ in range(repeats)) / sum(step(True) for _ in range(repeats))
+                        for _ in range(rounds))
     model.zero_grad(set_to_none=True)
-    return rates["bf16"] / rates["fp32"]
+    return ratios[len(ratios) // 2]
 
 
 def choose_precision(mode: str, device: torch.device, bf16_speedup: Callable[[], float]) -> tuple[str, str]:
@@ -166,10 +166,18 @@ def choose_threads(requested: int | None = None) -> tuple[int, str]:
 
 
 def apply(mode: str, device: torch.device, bf16_speedup: Callable[[], float],
-          threads: int | None = None) -> Runtime:
-    """Set the CPU thread count, then choose the precision at that count; return both and why."""
-    if device.type == "cuda":
-        return Runtime(*choose_precision(mode, device, bf16_speedup), None, "CUDA run")
-    count, why_threads = choose_threads(threads)
-    torch.set_num_threads(count)
-    return Runtime(*choose_precision(mode, device, bf16_speedup), count, why_threads)
+          threads: int | None = None, previous: dict | None = None) -> Runtime:
+    """Set the CPU thread count, then choose the precision at that count; return both and why.
+
+    ``previous``: the runtime a resumed run recorded (its ``runtime.json``). With ``mode="auto"`` its
+    precision is kept: re-timing could pick the other one mid-run, and a resumed run must compute what
+    an uninterrupted one does.
+    """
+    count, why_threads = (None, "CUDA run") if device.type == "cuda" else choose_threads(threads)
+    if count is not None:
+        torch.set_num_threads(count)
+    if mode == "auto" and previous and previous.get("precision") in ("bf16", "fp32"):
+        precision, why = previous["precision"], f"as the run being resumed ({previous.get('precision_reason', '')})"
+    else:
+        precision, why = choose_precision(mode, device, bf16_speedup)
+    return Runtime(precision, why, count, why_threads)

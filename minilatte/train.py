@@ -240,10 +240,18 @@ class Trainer:
         self.model = Latte(self.latte_cfg).to(self.ctx.device)
         # Measured, not assumed: CPU threads that the machine's other work leaves free, and bf16 only
         # where it is native and this model's training step runs faster with it (minilatte/runtime.py).
+        previous = self.out_dir / "runtime.json"        # present only when this run is being resumed
         try:
-            self.runtime = runtime.apply(tc.mixed_precision, self.ctx.device, self._bf16_speedup, tc.threads)
+            self.runtime = runtime.apply(tc.mixed_precision, self.ctx.device, self._bf16_speedup, tc.threads,
+                                         json.loads(previous.read_text()) if previous.is_file() else None)
         except ValueError as err:
             raise ConfigError(str(err)) from None
+        if self.ctx.distributed:      # every process computes in rank 0's precision, whatever it measured
+            bf16 = torch.tensor([int(self.runtime.precision == "bf16")], device=self.ctx.device)
+            torch.distributed.broadcast(bf16, src=0)
+            if bool(bf16.item()) != (self.runtime.precision == "bf16"):
+                self.runtime.precision = "bf16" if bf16.item() else "fp32"
+                self.runtime.precision_reason = "rank 0's choice"
         self.model.gradient_checkpointing = tc.gradient_checkpointing
         self.ema = copy.deepcopy(self.model).requires_grad_(False).eval()
         self.diffusion = cfg.diffusion.build()            # all training timesteps

@@ -74,3 +74,17 @@ def test_the_trainer_applies_and_records_its_choices(tmp_path):
         torch.set_num_threads(before)
     with pytest.raises(ConfigError, match="train.threads=0"):
         load_config("ci", ["train.threads=0"])
+
+
+def test_a_resumed_run_keeps_the_precision_it_started_with(monkeypatch):
+    """Re-timing at resume could pick the other precision mid-run; auto keeps the recorded one."""
+    monkeypatch.setattr(runtime, "cpu_flags", lambda: {"avx512f", "avx512_bf16"})
+    before = torch.get_num_threads()
+    try:
+        kept = runtime.apply("auto", CPU, _not_measured, threads=1,
+                             previous={"precision": "bf16", "precision_reason": "measured 1.5x"})
+        assert kept.precision == "bf16" and kept.precision_reason.startswith("as the run being resumed")
+        assert runtime.apply("fp32", CPU, _not_measured, threads=1, previous={"precision": "bf16"}).precision == "fp32"
+        assert runtime.apply("auto", CPU, lambda: 0.7, threads=1, previous=None).precision == "fp32"
+    finally:
+        torch.set_num_threads(before)
