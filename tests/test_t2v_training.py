@@ -160,3 +160,21 @@ def test_eval_reports_prompt_accuracy_with_intervals(text_run, tmp_path):
     assert 0 <= acc["ci_low"] <= acc["value"] <= acc["ci_high"] <= 1 and acc["interval"] == "Wilson"
     motion = acc["motion"]
     assert 0 <= motion["ci_low"] <= motion["value"] <= motion["ci_high"] <= 1 and 0 <= motion["real"] <= 1
+
+
+def test_two_gloo_processes_equal_one_for_a_text_model(tmp_path):
+    """Each process takes its slice of the global batch's captions, as of class labels (caption dropout
+    off: like label dropout it draws per process)."""
+    import os
+    import subprocess
+    import sys
+    common = ["--config", "ci", "--no-progress", *sum((["--set", s] for s in TEXT + ["model.class_dropout_prob=0", "train.mixed_precision=fp32"]), [])]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, "-m", "minilatte", "train", *common, "--out", str(tmp_path / "one")],
+                   check=True, env=env, capture_output=True)
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+                           "29531", "-m", "minilatte", "train", *common, "--out", str(tmp_path / "two")],
+                          env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    one, two = (load_checkpoint(tmp_path / run / "checkpoints" / "step_0000006")["model"] for run in ("one", "two"))
+    assert all(torch.allclose(one[k], two[k], atol=1e-5) for k in one)
