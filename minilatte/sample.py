@@ -162,9 +162,9 @@ def generate_clips(model: Latte, cfg: RunConfig, num_samples: int, seed: int = 0
     if labels is None and num_classes:
         labels = torch.arange(num_samples) % num_classes
     if model.config.conditioning == "text":
+        if isinstance(prompts, str) or (prompts is not None and not len(prompts)):
+            raise ValueError("prompts must be a non-empty list of captions (a list, also for one prompt)")
         prompts = default_prompts(cfg, num_samples, seed) if prompts is None else list(prompts)
-        if isinstance(prompts, str) or not prompts:
-            raise ValueError("prompts must be a non-empty list of captions")
         prompts = [prompts[i % len(prompts)] for i in range(num_samples)]
         text_encoder = text_encoder or load_text_encoder(cfg, device)
     generator = torch.Generator(device).manual_seed(seed)

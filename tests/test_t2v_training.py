@@ -178,3 +178,14 @@ def test_two_gloo_processes_equal_one_for_a_text_model(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     one, two = (load_checkpoint(tmp_path / run / "checkpoints" / "step_0000006")["model"] for run in ("one", "two"))
     assert all(torch.allclose(one[k], two[k], atol=1e-5) for k in one)
+
+
+def test_generate_clips_takes_the_prompts_in_turn_and_refuses_a_bare_string(text_run):
+    from minilatte.sample import generate_clips
+    model, cfg = load_for_sampling(text_run)
+    with pytest.raises(ValueError, match="a list, also for one prompt"):
+        generate_clips(model, cfg, 2, prompts="a red square moving up", progress=False)
+    both, _ = generate_clips(model, cfg, 2, prompts=["a red square moving up"] * 2, steps=2, cfg_scale=1,
+                             progress=False)
+    cycled, _ = generate_clips(model, cfg, 2, prompts=["a red square moving up"], steps=2, cfg_scale=1, progress=False)
+    assert torch.equal(both, cycled)
