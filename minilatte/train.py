@@ -415,7 +415,8 @@ class Trainer:
         kwargs = {}
         if self.cfg.is_text:      # caption dropout happens in the model (class_dropout_prob), from torch's RNG
             with torch.no_grad():
-                kwargs["text"], kwargs["text_mask"] = self.text_encoder(list(batch["caption"]))
+                text, mask = self.text_encoder(list(batch["caption"]))     # the word encoder answers on the CPU
+            kwargs["text"], kwargs["text_mask"] = text.to(self.ctx.device), mask.to(self.ctx.device)
         if self.latte_cfg.num_classes:
             kwargs["y"] = batch["label"].to(self.ctx.device, non_blocking=True)
         if self.cfg.data.num_images:
