@@ -53,13 +53,20 @@ def _sample(args) -> None:
         raise ValueError(f"--num-videos={args.num_videos} must be >= 1")
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model, cfg = load_for_sampling(args.checkpoint, device)
+    text_model = model.config.conditioning == "text"
+    if args.prompt and not text_model:
+        kind = "class-conditional (use --class-label)" if model.config.num_classes else "unconditional"
+        raise ValueError(f"--prompt needs a text-to-video model; this checkpoint is {kind}")
     labels = None
     if args.class_label is not None:
+        if text_model:
+            raise ValueError("--class-label needs a class-conditional model; this checkpoint is a text-to-video "
+                             "model: use --prompt \"...\"")
         if not model.config.num_classes:
             raise ValueError("--class-label given but the model is unconditional")
         labels = torch.full((args.num_videos,), args.class_label)
     videos, _ = generate_clips(model, cfg, args.num_videos, seed=args.seed, sampler=args.sampler, steps=args.steps,
-                               cfg_scale=args.cfg_scale, labels=labels)
+                               cfg_scale=args.cfg_scale, labels=labels, prompts=args.prompt or None)
     print(f"wrote {save_gif(videos, args.out)}")
 
 
@@ -98,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=at_least(1), help="sampling steps (default: the config's)")
     p.add_argument("--cfg-scale", type=at_least(0, float), help="classifier-free guidance scale (default: the config's)")
     p.add_argument("--class-label", type=at_least(0), help="class of every video (default: cycle through classes)")
+    p.add_argument("--prompt", action="append", metavar="TEXT",
+                   help="caption for a text-to-video model (repeatable; the videos take the prompts in turn; "
+                        "default: captions of the run's data)")
     p.add_argument("--seed", type=at_least(0), default=0)
     p.set_defaults(func=_sample)
 

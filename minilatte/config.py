@@ -23,6 +23,7 @@ from .diffusion.gaussian_diffusion import PREDICTIONS
 from .diffusion.schedules import NOISE_SCHEDULES
 from .models import LatteConfig
 from .models.presets import PRESETS
+from .text_encoders import WORDS, text_encoder_dim
 from .vae import vae_downsample
 
 
@@ -48,6 +49,7 @@ class DataSection:
     num_workers: int = 0
     vae: str | None = None           # None: diffusion in pixel space; else a VAE folder (latent space)
     latent_cache: str | None = None  # with a VAE: folder of cached latents, built on first use
+    text_encoder: str | None = None  # text-to-video: "words" (the CPU tier's) or a local T5 / CLIP folder
 
 
 @dataclass
@@ -110,11 +112,26 @@ class RunConfig:
             raise ConfigError(f"model.{unknown[0]} is not a model setting; allowed: preset, {', '.join(sorted(fields))}")
         if self.model.preset not in PRESETS:
             raise ConfigError(f"model.preset={self.model.preset!r} is unknown; choose one of {', '.join(PRESETS)}")
+        overrides = dict(self.model.overrides)
+        encoder = self.data.text_encoder
+        if encoder is not None and overrides.get("conditioning") == "text":
+            dim = text_encoder_dim(encoder)         # None: a folder not on this machine
+            if "text_dim" not in overrides and dim is None:
+                raise ConfigError(f"model.text_dim must be given: data.text_encoder={encoder!r} is not a folder here "
+                                  "whose config.json tells the caption channels")
+            if dim is not None and overrides.setdefault("text_dim", dim) != dim:
+                raise ConfigError(f"model.text_dim={overrides['text_dim']} but data.text_encoder={encoder!r} gives "
+                                  f"{dim} caption channels; remove model.text_dim or make it {dim}")
         try:
             return LatteConfig(**{**PRESETS[self.model.preset], "learn_sigma": self.diffusion.learn_sigma,
-                                  **self.model.overrides})
+                                  **overrides})
         except ValueError as err:
             raise ConfigError(f"model: {err}") from None
+
+    @property
+    def is_text(self) -> bool:
+        """A text-to-video run: captions through ``data.text_encoder`` into a ``conditioning='text'`` model."""
+        return self.model.overrides.get("conditioning") == "text"
 
     def validate(self) -> "RunConfig":
         """Check every value and combination again (after changes made from Python); returns self."""
@@ -124,6 +141,8 @@ class RunConfig:
     def to_dict(self) -> dict:
         out = dataclasses.asdict(self)
         out["model"] = {"preset": self.model.preset, **self.model.overrides}
+        if self.is_text:      # the caption channels the weights were made for, even if the encoder changes
+            out["model"]["text_dim"] = self.latte_config().text_dim
         return out
 
 
@@ -220,7 +239,29 @@ def build_config(raw: dict) -> RunConfig:
     return cfg
 
 
+def _check_text(cfg: RunConfig) -> None:
+    """A text model and a text encoder come together; captions exist for their data."""
+    d, encoder = cfg.data, cfg.data.text_encoder
+    if cfg.is_text and encoder is None:
+        raise ConfigError(f"model.conditioning='text' needs data.text_encoder: {WORDS!r} (the CPU tier's word "
+                          "encoder) or a local folder with a T5 / CLIP text model")
+    if encoder is not None and not cfg.is_text:
+        raise ConfigError(f"data.text_encoder={encoder!r} needs a text model: set model.conditioning=text")
+    if encoder is None:
+        return
+    if d.dataset == "folder" and not str(d.root or "").endswith((".csv", ".jsonl")):
+        raise ConfigError(f"data.root={d.root!r}: a text model trains on captioned videos; data.root must be the "
+                          ".csv or .jsonl index of a CaptionedVideoFolder (path, caption)")
+    if d.dataset == "folder" and d.layout is not None:
+        raise ConfigError(f"data.layout={d.layout!r} does not apply to captioned videos (the index lists the clips); "
+                          "remove it")
+    if d.num_images:
+        raise ConfigError(f"data.num_images={d.num_images}: joint image-video training of a text model is not built "
+                          "(the images would need captions of their own); use 0")
+
+
 def _check_consistency(cfg: RunConfig) -> None:
+    _check_text(cfg)
     model = cfg.latte_config()
     t, d = cfg.train, cfg.data
     for section in ("train", "data", "diffusion"):
@@ -231,12 +272,12 @@ def _check_consistency(cfg: RunConfig) -> None:
                           f"diffusion.diffusion_steps={cfg.diffusion.diffusion_steps}")
     if t.batch_size > d.length and d.dataset != "folder":
         raise ConfigError(f"train.batch_size={t.batch_size} must be <= data.length={d.length} (clips per epoch)")
-    if cfg.diffusion.cfg_scale != 1.0 and not model.num_classes:
-        raise ConfigError(f"diffusion.cfg_scale={cfg.diffusion.cfg_scale} needs a class-conditional model "
-                          "(model.num_classes > 0); use 1.0 for an unconditional one")
+    if cfg.diffusion.cfg_scale != 1.0 and not (model.num_classes or cfg.is_text):
+        raise ConfigError(f"diffusion.cfg_scale={cfg.diffusion.cfg_scale} needs a class-conditional or text model "
+                          "(model.num_classes > 0 or model.conditioning=text); use 1.0 for an unconditional one")
     if cfg.diffusion.cfg_scale != 1.0 and not model.class_dropout_prob:
-        raise ConfigError(f"diffusion.cfg_scale={cfg.diffusion.cfg_scale} needs label dropout in training "
-                          "(model.class_dropout_prob > 0), which learns the null class guidance uses")
+        raise ConfigError(f"diffusion.cfg_scale={cfg.diffusion.cfg_scale} needs label (or caption) dropout in "
+                          "training (model.class_dropout_prob > 0), which learns the null class guidance uses")
     if d.vae is None and d.image_size != model.input_size:
         raise ConfigError(f"data.image_size={d.image_size} must equal model input_size={model.input_size} "
                           "for pixel-space training (data.vae is empty)")

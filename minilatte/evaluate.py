@@ -9,7 +9,9 @@ Metrics (``METRICS``):
 * ``fd-probe`` — FD on the clip features of the synthetic-data probe: sees content *and* motion.
 * ``fd-frame`` — FD on the probe's per-frame (2D) features: image quality only, blind to motion.
 * ``kid`` — unbiased KID on the probe's clip features: fair at small N.
-* ``acc`` — how often the probe names the class a class-conditional sample was asked for.
+* ``acc`` — how often the probe names the class a class-conditional sample was asked for; for a
+  text-to-video model, **prompt accuracy**: the prompts are the captions of the real clips, and the
+  probe's content (and motion) prediction of each sample is compared with what its prompt named.
 
 Every value comes with a 95% bootstrap interval (accuracy: a Wilson interval), the number of clips
 and the seed. Probe metrics also report ``reference``: the same metric between two independent sets
@@ -30,6 +32,7 @@ import torch
 
 from .checkpoint import resolve_checkpoint
 from .config import at_least
+from .data.captions import CaptionedSynthetic
 from .data.synthetic import SYNTHETIC
 from .metrics import (bootstrap_ci, check_matching_clips, frechet_distance, i3d_features, kid, load_i3d, load_probe,
                       to_uint8_videos)
@@ -96,10 +99,12 @@ def _probe_entry(metric, real, fake, reference_real, num_resamples, seed, featur
 @torch.no_grad()
 def evaluate_videos(real: torch.Tensor, fake: torch.Tensor, metrics=("fd-probe",), *, dataset: str | None = None,
                     labels: torch.Tensor | None = None, reference: torch.Tensor | None = None, seed: int = 0,
-                    num_resamples: int = 100, probe=None, i3d=None, progress: bool = False) -> dict:
+                    num_resamples: int = 100, probe=None, i3d=None, progress: bool = False,
+                    motions: torch.Tensor | None = None) -> dict:
     """Metrics between real (N₁, F, C, H, W) and fake (N₂, F, C, H, W) clips in [-1, 1].
 
-    ``labels`` (N₂,): the dataset classes the fake clips were asked for (``acc``); ``dataset``: the
+    ``labels`` (N₂,): the dataset classes the fake clips were asked for (``acc``); ``motions`` (N₂,):
+    the start directions their prompts named (``acc`` then also scores motion); ``dataset``: the
     synthetic dataset's name (for the probe's class numbering); ``reference`` (N₁, …): a second set
     of real clips for the real-vs-real reference of probe metrics.
     """
@@ -149,6 +154,14 @@ def evaluate_videos(real: torch.Tensor, fake: torch.Tensor, metrics=("fd-probe",
                                        "ci_high": k_high, "n": int(asked.sum())}
             results["acc"] = {"value": float(correct.float().mean()), "ci_low": low, "ci_high": high, "level": 0.95,
                               "interval": "Wilson", "features": "probe content head", "per_class": per_class}
+            if motions is not None:
+                moved = _motion_correct(probe, fake, motions)
+                m_low, m_high = wilson_interval(int(moved.sum()), len(motions))
+                ceiling = _motion_correct(probe, real, motions) if len(real) == len(motions) else None
+                results["acc"]["motion"] = {
+                    "value": float(moved.float().mean()), "ci_low": m_low, "ci_high": m_high, "interval": "Wilson",
+                    "features": "probe motion head (start direction, 8 classes)",
+                    "real": None if ceiling is None else float(ceiling.float().mean())}
     return results
 
 
@@ -168,6 +181,21 @@ def _content_correct(probe, videos: torch.Tensor, labels: torch.Tensor, dataset:
     """(N,) bool: does the probe's content head name each clip's class?"""
     predicted = torch.cat([probe(videos[s:s + 256])["content"].argmax(-1) for s in range(0, len(videos), 256)])
     return predicted == labels.to(predicted.device) + CLASS_OFFSETS[dataset]
+
+
+def _motion_correct(probe, videos: torch.Tensor, motions: torch.Tensor) -> torch.Tensor:
+    """(N,) bool: does the probe's motion head name each clip's start direction?"""
+    predicted = torch.cat([probe(videos[s:s + 256])["motion"].argmax(-1) for s in range(0, len(videos), 256)])
+    return predicted == motions.to(predicted.device)
+
+
+def prompt_set(cfg, num_samples: int, seed: int = 0) -> tuple[list[str], torch.Tensor, torch.Tensor]:
+    """Prompts for scoring a text model on a synthetic set: the captions of the real clips that
+    :func:`real_clips` returns for ``seed``, with the content labels and start directions they name."""
+    clips = clip_dataset(cfg, seed=cfg.train.seed + REAL_SEED_OFFSET + seed, length=num_samples)
+    captions, drawn = CaptionedSynthetic(clips), [clips.attributes(i) for i in range(num_samples)]
+    return ([captions.caption(i) for i in range(num_samples)], torch.tensor([d["label"] for d in drawn]),
+            torch.tensor([d["motion"] for d in drawn]))
 
 
 def _check_before_sampling(cfg, metrics: list[str], batch_size: int, num_resamples: int) -> None:
@@ -211,16 +239,24 @@ def evaluate(checkpoint: str | Path, metrics=("fd-probe",), num_samples: int | N
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     folder = resolve_checkpoint(checkpoint)
     model, cfg = load_for_sampling(folder, device)
-    if "acc" in metrics and not model.config.num_classes:
-        raise ValueError("acc needs a class-conditional model; this checkpoint is unconditional")
+    text = model.config.conditioning == "text"
+    if "acc" in metrics and not (model.config.num_classes or text):
+        raise ValueError("acc needs a class-conditional or text-to-video model; this checkpoint is unconditional")
     _check_before_sampling(cfg, metrics, batch_size, num_resamples)
-    fake, labels = generate_clips(model, cfg, num_samples, seed, batch_size, sampler, steps, cfg_scale, progress)
+    prompts = motions = labels = None
+    if text and cfg.data.dataset in SYNTHETIC:
+        prompts, labels, motions = prompt_set(cfg, num_samples, seed)
+    elif text and "acc" in metrics:
+        raise ValueError("acc (prompt accuracy) needs a synthetic dataset, whose captions name what the probe sees")
+    fake, class_labels = generate_clips(model, cfg, num_samples, seed, batch_size, sampler, steps, cfg_scale,
+                                        progress, prompts=prompts)
+    labels = class_labels if labels is None else labels
     real, _ = real_clips(cfg, num_samples, seed)
     reference = None
     if any(m in PROBE_METRICS for m in metrics):
         reference, _ = real_clips(cfg, num_samples, seed + 1)
     scores = evaluate_videos(real, fake, metrics, dataset=cfg.data.dataset, labels=labels, reference=reference,
-                             seed=seed, num_resamples=num_resamples, progress=progress)
+                             seed=seed, num_resamples=num_resamples, progress=progress, motions=motions)
     diffusion_cfg = cfg.diffusion
     return {"checkpoint": str(folder), "step": int(folder.name.split("_")[-1]) if folder.name.startswith("step_") else None,
             "dataset": cfg.data.dataset, "num_samples": num_samples, "seed": seed,
@@ -255,6 +291,10 @@ def eval_command(args) -> None:
     for name, m in result["metrics"].items():
         ref = f"  (real vs real: {m['reference']:.4g})" if "reference" in m else ""
         print(f"{name}: {m['value']:.4g}  [{m['ci_low']:.4g}, {m['ci_high']:.4g}] 95%{ref}")
+        if "motion" in m:
+            mo = m["motion"]
+            print(f"{name} (motion named by the prompt): {mo['value']:.4g}  [{mo['ci_low']:.4g}, {mo['ci_high']:.4g}] "
+                  f"95%  (real clips: {mo['real']:.4g})")
         for cls, c in m.get("per_class", {}).items():
             print(f"  {cls}: {c['value']:.3g}  [{c['ci_low']:.3g}, {c['ci_high']:.3g}]  (n={c['n']})")
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")

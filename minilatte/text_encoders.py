@@ -21,6 +21,7 @@ The text model takes what they return: ``model(x, t, text=tokens, text_mask=mask
 """
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from torch import nn
 
 from .data.captions import VOCABULARY, words
 
+WORDS = "words"          # data.text_encoder's name for the WordEncoder
 T5_MAX_LENGTH = 120      # LattePipeline.encode_prompt and PixArt-α: captions of at most 120 T5 tokens
 END, UNKNOWN = "</s>", "<unk>"
 
@@ -53,6 +55,18 @@ class WordEncoder(nn.Module):
     @property
     def dim(self) -> int:
         return len(self.vocabulary)
+
+    def unknown_words(self, captions: list[str]) -> list[str]:
+        """The words of ``captions`` outside the vocabulary (which would become ``<unk>``), each once."""
+        return list(dict.fromkeys(w for text in captions for w in words(text) if w not in self.index))
+
+    def check_known(self, captions: list[str]) -> None:
+        """ValueError naming the words of ``captions`` that the encoder does not know, and what it knows."""
+        unknown = self.unknown_words(captions)
+        if unknown:
+            known = [w for w in self.vocabulary if w not in (END, UNKNOWN)]
+            raise ValueError(f"the word encoder does not know {', '.join(map(repr, unknown))}; a prompt may use "
+                             f"these {len(known)} words: {' '.join(known)}")
 
     def token_ids(self, caption: str) -> list[int]:
         ids = [self.index.get(word, self.index[UNKNOWN]) for word in words(caption)]
@@ -106,9 +120,23 @@ class PretrainedTextEncoder(nn.Module):
 
 def text_encoder(name_or_folder: str | os.PathLike, **kwargs) -> nn.Module:
     """``"words"``: the CPU tier's WordEncoder; a folder: a PretrainedTextEncoder (T5 or CLIP)."""
-    if name_or_folder == "words":
+    if name_or_folder == WORDS:
         return WordEncoder(**kwargs)
     return PretrainedTextEncoder(name_or_folder, **kwargs)
+
+
+def text_encoder_dim(name_or_folder: str | os.PathLike) -> int | None:
+    """Caption channels of ``text_encoder(name_or_folder)`` without loading weights; None for a folder
+    that is not on this machine (or has no readable config.json)."""
+    if name_or_folder == WORDS:
+        return WordEncoder().dim
+    try:
+        model_dir, _ = _encoder_folders(Path(name_or_folder))
+        config = json.loads((model_dir / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    dim = config.get("d_model", config.get("hidden_size"))
+    return dim if isinstance(dim, int) else None
 
 
 def _encoder_folders(folder: Path) -> tuple[Path, Path]:

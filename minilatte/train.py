@@ -31,11 +31,13 @@ from . import checkpoint as ckpt
 from . import runtime
 from .config import ConfigError, RunConfig
 from .data import JointImageVideo, VideoFolder, synthetic_dataset
+from .data.captioned_folder import CaptionedVideoFolder
+from .data.captions import CaptionedSynthetic, WithCaptions
 from .distributed import DistContext, all_reduce_mean, barrier, cleanup, setup_distributed
 from .latent_cache import LatentClips, build_latent_cache
 from .models import Latte
 from .run_folder import prepare_run_folder
-from .sample import generate_clips
+from .sample import generate_clips, load_text_encoder
 from .vae import LatentCodec
 from .viz import plot_loss_curve, save_gif
 
@@ -147,6 +149,9 @@ def clip_dataset(cfg: RunConfig, *, seed: int | None = None, length: int | None 
     """
     data_cfg, num_frames = cfg.data, cfg.latte_config().num_frames
     seed = cfg.train.seed if seed is None else seed
+    if data_cfg.dataset == "folder" and cfg.is_text:
+        return CaptionedVideoFolder(data_cfg.root, num_frames=num_frames, frame_interval=data_cfg.frame_interval,
+                                    image_size=data_cfg.image_size, seed=seed)
     if data_cfg.dataset == "folder":
         return VideoFolder(data_cfg.root, num_frames=num_frames, frame_interval=data_cfg.frame_interval,
                            image_size=data_cfg.image_size, layout=data_cfg.layout, seed=seed)
@@ -154,10 +159,22 @@ def clip_dataset(cfg: RunConfig, *, seed: int | None = None, length: int | None 
                              length=data_cfg.length if length is None else length)
 
 
+def caption_source(clips: torch.utils.data.Dataset):
+    """``caption_of(index)`` for the clips of a text run: written from a synthetic clip's labels
+    (seed, index), or read from a captioned folder's index."""
+    if isinstance(clips, CaptionedVideoFolder):
+        return lambda index: clips.captions[str(clips.clips[index][0])]
+    return CaptionedSynthetic(clips).caption
+
+
 def build_dataset(cfg: RunConfig) -> torch.utils.data.Dataset:
-    """What training reads: pixel clips or cached latents, plus appended images for joint training."""
+    """What training reads: pixel clips or cached latents, plus appended images for joint training,
+    plus the caption of every clip for a text run (items then carry ``"caption"``)."""
     data_cfg = cfg.data
-    ds = LatentClips(data_cfg.latent_cache, seed=cfg.train.seed) if data_cfg.latent_cache else clip_dataset(cfg)
+    clips = clip_dataset(cfg) if cfg.is_text or not data_cfg.latent_cache else None
+    ds = LatentClips(data_cfg.latent_cache, seed=cfg.train.seed) if data_cfg.latent_cache else clips
+    if cfg.is_text:
+        ds = WithCaptions(ds, caption_source(clips))
     return JointImageVideo(ds, num_images=data_cfg.num_images, seed=cfg.train.seed) if data_cfg.num_images else ds
 
 
@@ -238,6 +255,7 @@ class Trainer:
         self.latte_cfg = cfg.latte_config()
         torch.manual_seed(tc.seed)                      # same initial weights on every process
         self.model = Latte(self.latte_cfg).to(self.ctx.device)
+        self.text_encoder = load_text_encoder(cfg, self.ctx.device)     # frozen; None unless a text run
         # Measured, not assumed: CPU threads that the machine's other work leaves free, and bf16 only
         # where it is native and this model's training step runs faster with it (minilatte/runtime.py).
         previous = self.out_dir / "runtime.json"        # present only when this run is being resumed
@@ -395,13 +413,18 @@ class Trainer:
         gen = torch.Generator().manual_seed(0)
         x = torch.randn(b, c.num_frames + k, c.in_channels, c.input_size, c.input_size, generator=gen)
         batch = {"label": torch.randint(max(c.num_classes, 1), (b,), generator=gen),
-                 "image_labels": torch.randint(max(c.num_classes, 1), (b, k), generator=gen)}
+                 "image_labels": torch.randint(max(c.num_classes, 1), (b, k), generator=gen),
+                 "caption": ["a red square moving up"] * b}
         t = torch.randint(self.cfg.diffusion.diffusion_steps, (b,), generator=gen)
         return runtime.step_speedup_bf16(self.model, (x.to(self.ctx.device), t.to(self.ctx.device)),
                                          self._model_kwargs(batch))
 
     def _model_kwargs(self, batch: dict) -> dict:
         kwargs = {}
+        if self.cfg.is_text:      # caption dropout happens in the model (class_dropout_prob), from torch's RNG
+            with torch.no_grad():
+                text, mask = self.text_encoder(list(batch["caption"]))     # the word encoder answers on the CPU
+            kwargs["text"], kwargs["text_mask"] = text.to(self.ctx.device), mask.to(self.ctx.device)
         if self.latte_cfg.num_classes:
             kwargs["y"] = batch["label"].to(self.ctx.device, non_blocking=True)
         if self.cfg.data.num_images:
@@ -526,7 +549,8 @@ class Trainer:
         n = self.cfg.train.num_sample_videos
         if not n or not self.ctx.is_main:
             return None
-        videos, _ = generate_clips(self.ema, self.cfg, n, seed=self.cfg.train.seed, progress=False, codec=self.codec)
+        videos, _ = generate_clips(self.ema, self.cfg, n, seed=self.cfg.train.seed, progress=False, codec=self.codec,
+                                   text_encoder=self.text_encoder)
         return save_gif(videos, self.out_dir / "samples" / f"step_{self.step:07d}.gif")
 
 

@@ -106,3 +106,20 @@ def test_a_captioned_folder_of_mp4_files_trains_end_to_end(tmp_path):
             losses.append(loss.item())
     assert len(losses) == 6 and all(torch.isfinite(torch.tensor(losses)))
     assert model.y_embedder.y_proj.fc1.weight.grad.abs().sum() > 0      # the words reach the loss
+
+
+def test_the_trainer_trains_a_text_model_on_a_captioned_folder(tmp_path):
+    """data.dataset=folder with data.root = a captions index: train(), checkpoint, sample its captions."""
+    from minilatte.config import load_config
+    from minilatte.sample import default_prompts
+    from minilatte.train import train
+
+    rows = captioned_clips(tmp_path, n=4)
+    index = write_csv(tmp_path / "captions.csv", rows)
+    cfg = load_config("ci", ["model.conditioning=text", "data.text_encoder=words", "data.dataset=folder",
+                             f"data.root={index}", "data.frame_interval=2", "model.input_size=16",
+                             "data.image_size=16", "train.steps=2", "train.ckpt_every=2", "train.num_sample_videos=1",
+                             "diffusion.sampling_steps=2"])
+    result = train(cfg, tmp_path / "run", progress=False)
+    assert result.step == 2 and result.samples.is_file() and torch.isfinite(torch.tensor(result.final_loss))
+    assert default_prompts(cfg, 5) == [caption for _, caption in rows + rows[:1]]       # the captions in turn

@@ -305,7 +305,7 @@ BAD_OVERRIDES = [
     ("train.sample_every=-1", "train.sample_every=-1 must be >= 0"),
     ("data.num_images=-2", "data.num_images=-2 must be >= 0"),
     ("data.num_workers=-1", "data.num_workers=-1 must be >= 0"),
-    ("diffusion.cfg_scale=3", "diffusion.cfg_scale=3.0 needs a class-conditional model"),
+    ("diffusion.cfg_scale=3", "diffusion.cfg_scale=3.0 needs a class-conditional or text model"),
     ("diffusion.min_snr_gamma=0", "diffusion.min_snr_gamma=0.0 must be > 0"),
     ("train.lr=[", "override 'train.lr=[': the value is not valid YAML"),
     ("train", "override 'train' must look like section.key=value"),

@@ -114,3 +114,29 @@ class CaptionedSynthetic(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         return {**self.dataset[index], "caption": self.caption(index)}
+
+
+class WithCaptions(Dataset):
+    """Any dataset whose item i gets ``"caption": caption_of(i)`` (kept if the item has one already).
+
+    Training wraps a latent cache in it: the cache keeps the clips in the order of the dataset it
+    encoded, so the captions of a synthetic set (a function of seed and index, ``CaptionedSynthetic.caption``)
+    are rebuilt exactly, without storing them.
+    """
+
+    def __init__(self, dataset: Dataset, caption_of):
+        self.dataset, self.caption_of = dataset, caption_of
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __repr__(self) -> str:
+        return f"WithCaptions({self.dataset!r})"
+
+    def set_epoch(self, epoch: int) -> None:
+        if hasattr(self.dataset, "set_epoch"):
+            self.dataset.set_epoch(epoch)
+
+    def __getitem__(self, index: int) -> dict:
+        item = self.dataset[index]
+        return item if "caption" in item else {**item, "caption": self.caption_of(index)}
