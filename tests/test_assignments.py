@@ -15,6 +15,9 @@ NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 EXECUTED = "05_positional_encodings.ipynb"
 # Their exercises check themselves in the exercise cell, not yet in a separate autograded test cell.
 SELF_CHECKED = {"00_tour.ipynb", "07_training.ipynb", "08_joint_training.ipynb"}
+# Notebooks whose exercises are not written yet (listed so that the gap is visible; the test below fails
+# once one of them gains an exercise, so that it then gets the same autograding as the others).
+NO_EXERCISES_YET = {"11_text_to_video.ipynb"}
 
 
 def nbgrader_metadata(grade_id, solution, points=0):
@@ -127,7 +130,9 @@ def test_every_course_notebook_has_a_student_version(tmp_path):
                 if after.get("grade"):
                     graded += 1
                     assert after["points"] > 0 and CONTINUE_TAG in student.cells[index + 1].metadata.tags
-        if path.name not in SELF_CHECKED:
+        if path.name in NO_EXERCISES_YET:
+            assert not any("exercise" in c.metadata.get("tags", []) for c in student.cells), path.name
+        elif path.name not in SELF_CHECKED:
             assert graded >= 2, f"{path.name}: every exercise is followed by an autograded test cell"
 
 
