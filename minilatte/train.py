@@ -151,7 +151,8 @@ def clip_dataset(cfg: RunConfig, *, seed: int | None = None, length: int | None 
         return VideoFolder(data_cfg.root, num_frames=num_frames, frame_interval=data_cfg.frame_interval,
                            image_size=data_cfg.image_size, layout=data_cfg.layout, seed=seed)
     return synthetic_dataset(data_cfg.dataset, num_frames=num_frames, image_size=data_cfg.image_size, seed=seed,
-                             length=data_cfg.length if length is None else length)
+                             length=data_cfg.length if length is None else length,
+                             frame_interval=data_cfg.frame_interval)
 
 
 def build_dataset(cfg: RunConfig) -> torch.utils.data.Dataset:
