@@ -53,6 +53,8 @@ def run_ablation(study: str, tier: str = "ci", seeds: int = 3, work: str | Path 
         raise ValueError(f"study {study!r} is unknown; choose one of {', '.join(STUDIES)} or all")
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ValueError(f"seeds={seeds!r} must be an integer >= 1")
+    if num_samples is not None and num_samples < 2:
+        raise ValueError(f"num_samples={num_samples} must be >= 2")
     work = Path(work)
     curves = Path(curves) if curves else work / tier / "curves"
     base = base_config(tier, tuple(extra))
@@ -78,6 +80,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--markdown", help="write the tables as Markdown to this file")
     parser.add_argument("--work", default="runs/ablate", help="folder of the cached runs (default: runs/ablate)")
     parser.add_argument("--curves", help="folder for the training-curve PNGs (default: <work>/<tier>/curves)")
+    parser.add_argument("--num-samples", type=int, help="clips per evaluation (default: the tier's; ci 64, cpu 256, "
+                                                        "gpu 2048)")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override a setting of the tier's base config in every arm (repeatable)")
     parser.set_defaults(func=ablate_command)
@@ -87,7 +91,7 @@ def ablate_command(args) -> None:
     for path, flag in ((args.json, "--json"), (args.markdown, "--markdown")):
         if path:
             check_writable_file(path, flag)            # before the training, not after
-    result = run_ablation(args.study, args.tier, args.seeds, args.work, args.curves, tuple(args.set))
+    result = run_ablation(args.study, args.tier, args.seeds, args.work, args.curves, tuple(args.set), args.num_samples)
     studies = result.get("studies", [result])
     table = to_markdown(studies)
     print(table, end="")

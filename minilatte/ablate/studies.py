@@ -30,12 +30,13 @@ class Tier:
 TIERS = {
     "ci": Tier(
         "ci",
-        ("model.preset=Latte-Nano/4", "model.num_frames=8", "model.input_size=16", "model.num_classes=3",
-         "data.image_size=16", "data.length=512", "train.steps=120", "train.batch_size=8", "train.threads=1",
+        ("model.preset=Latte-Nano/4", "model.depth=4", "model.num_frames=8", "model.input_size=16",
+         "model.num_classes=3", "data.image_size=16", "data.length=512", "train.steps=120", "train.batch_size=8", "train.threads=1",
          "train.mixed_precision=fp32", "train.log_every=20", "train.ckpt_every=40", "train.num_sample_videos=0"),
         ("fd-probe", "kid", "acc"), 64, 3,
         "the ci config made class-conditional on 8 frames of 16x16 shapes (the probe's smallest clips), "
-        "pixel space, Latte-Nano/4, 120 steps of batch 8, DDIM-10; seconds per run, a smoke test of the lab"),
+        "pixel space, Latte-Nano/4 at depth 4 (so that variants 1 and 2 differ), 120 steps of batch 8, DDIM-10; "
+        "seconds per run, a smoke test of the lab"),
     "cpu": Tier(
         "cpu",
         ("train.steps=2700", "train.mixed_precision=fp32", "train.ckpt_every=900", "train.log_every=100"),
