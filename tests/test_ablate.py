@@ -126,3 +126,13 @@ def test_all_studies_schema_on_a_tiny_setting(tmp_path):
     assert variant[2]["name"] == "variant-3" and any(o.startswith("model.depth=") for o in variant[2]["overrides"])
     init = result["studies"][-1]["arms"][1]
     assert init["pretraining"]["steps"] == 1 and init["total_flops_with_pretraining"] > init["total_flops"]
+
+
+def test_plan_counts_shared_runs_once_and_estimates_the_gpu_tier(capsys):
+    from minilatte.ablate.plan import plan
+    p = plan("all", "gpu", seeds=3)
+    assert len(p["runs"]) == 14 and len(p["runs"]["base"]["studies"]) == len(STUDIES)
+    low, high = p["h100_hours_estimate"]
+    assert 0 < low < high
+    assert main(["ablate", "--study", "conditioning", "--tier", "cpu", "--seeds", "1", "--plan"]) == 0
+    assert "model.conditioning=tokens" in capsys.readouterr().out

@@ -28,7 +28,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..metrics.i3d_weights import FETCH_COMMAND, i3d_cache_path
 from ..run_folder import check_writable_file
+from .plan import plan, plan_markdown
 from .report import plot_curves, study_result, to_markdown
 from .runs import run_arm
 from .stats import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, summarize, verdict
@@ -47,14 +49,10 @@ def run_ablation(study: str, tier: str = "ci", seeds: int = 3, work: str | Path 
     ``num_samples``: clips per evaluation instead of the tier's; ``curves``: folder for the PNGs
     (default ``<work>/<tier>/curves``).
     """
-    if tier not in TIERS:
-        raise ValueError(f"tier {tier!r} is unknown; choose one of {', '.join(TIERS)}")
-    if study != "all" and study not in STUDIES:
-        raise ValueError(f"study {study!r} is unknown; choose one of {', '.join(STUDIES)} or all")
-    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
-        raise ValueError(f"seeds={seeds!r} must be an integer >= 1")
-    if num_samples is not None and num_samples < 2:
-        raise ValueError(f"num_samples={num_samples} must be >= 2")
+    _check(study, tier, seeds, num_samples)
+    if "fvd" in TIERS[tier].metrics and not i3d_cache_path().is_file():   # before hours of training, not after
+        raise FileNotFoundError(f"the {tier} tier scores FVD, whose I3D weights are not at {i3d_cache_path()}; "
+                                f"run: {FETCH_COMMAND}")
     work = Path(work)
     curves = Path(curves) if curves else work / tier / "curves"
     base = base_config(tier, tuple(extra))
@@ -71,6 +69,18 @@ def run_ablation(study: str, tier: str = "ci", seeds: int = 3, work: str | Path 
     return {"studies": results} if study == "all" else results[0]
 
 
+def _check(study: str, tier: str, seeds: int, num_samples: int | None) -> None:
+    """One-line ValueErrors for bad arguments, before any work."""
+    if tier not in TIERS:
+        raise ValueError(f"tier {tier!r} is unknown; choose one of {', '.join(TIERS)}")
+    if study != "all" and study not in STUDIES:
+        raise ValueError(f"study {study!r} is unknown; choose one of {', '.join(STUDIES)} or all")
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise ValueError(f"seeds={seeds!r} must be an integer >= 1")
+    if num_samples is not None and num_samples < 2:
+        raise ValueError(f"num_samples={num_samples} must be >= 2")
+
+
 def add_arguments(parser) -> None:
     """The ``python -m minilatte ablate`` options (cli.py builds the sub-parser, this fills it)."""
     parser.add_argument("--study", required=True, help=f"one of {', '.join(STUDIES)}, or all")
@@ -82,12 +92,18 @@ def add_arguments(parser) -> None:
     parser.add_argument("--curves", help="folder for the training-curve PNGs (default: <work>/<tier>/curves)")
     parser.add_argument("--num-samples", type=int, help="clips per evaluation (default: the tier's; ci 64, cpu 256, "
                                                         "gpu 2048)")
+    parser.add_argument("--plan", action="store_true",
+                        help="print the distinct runs and their FLOPs (for gpu: an estimated time on one H100); train nothing")
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override a setting of the tier's base config in every arm (repeatable)")
     parser.set_defaults(func=ablate_command)
 
 
 def ablate_command(args) -> None:
+    if args.plan:
+        _check(args.study, args.tier, args.seeds, None)
+        print(plan_markdown(plan(args.study, args.tier, args.seeds, tuple(args.set))), end="")
+        return
     for path, flag in ((args.json, "--json"), (args.markdown, "--markdown")):
         if path:
             check_writable_file(path, flag)            # before the training, not after

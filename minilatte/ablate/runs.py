@@ -116,7 +116,8 @@ def run_arm(base: RunConfig, arm: Arm, seed: int, work: Path, tier: str, num_sam
         if not out.exists():
             _train_quietly(_with_steps(cfg, step), folder, init_weights)
             scores = evaluate(folder / "checkpoints" / f"step_{step:07d}", t.metrics,
-                              num_samples=num_samples or t.num_samples, seed=seed, num_resamples=20, progress=False)
+                              num_samples=num_samples or t.num_samples, seed=seed, sampler=t.sampler,
+                              steps=t.sampling_steps, num_resamples=20, progress=False)
             _write_json(out, scores)
             trained.append(step)
         evals[step] = json.loads(out.read_text())

@@ -25,6 +25,8 @@ class Tier:
     num_samples: int              # generated clips per evaluation (and as many real ones)
     curve_points: int             # evaluations per run, evenly spaced; the last at train.steps
     note: str
+    sampler: str | None = None    # evaluation sampler and steps (default: the config's)
+    sampling_steps: int | None = None
 
 
 TIERS = {
@@ -48,7 +50,8 @@ TIERS = {
         ("train.steps=10000", "train.ckpt_every=2500", "train.sample_every=0", "train.num_sample_videos=0"),
         ("fvd", "fd-probe", "kid", "acc"), 2048, 4,
         "the 1gpu-shapes config (Latte-S/4 on 16x64x64 shapes, pixel space, class-conditional), 10,000 steps "
-        "of batch 32 per arm, 2,048 clips per evaluation (FVD's protocol); not run yet"),
+        "of batch 32 per arm, 2,048 clips per evaluation (FVD's protocol) sampled with DDIM-50; not run yet",
+        "ddim", 50),
 }
 
 
