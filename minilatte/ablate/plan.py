@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..flops import forward_flops
-from .runs import arm_config, curve_steps, flops
-from .studies import STUDIES, TIERS, Arm, base_config, study_arms
+from .runs import arm_config, curve_steps, flops, image_pretraining_config
+from .studies import STUDIES, TIERS, base_config, study_arms
 
 H100_BF16_PEAK = 989e12          # dense bf16 FLOP/s of an H100 SXM
 MFU_RANGE = (0.2, 0.4)           # the fraction of peak a small model's step reaches (assumed, as for the configs)
@@ -37,7 +37,7 @@ def plan(study: str, tier: str, seeds: int, extra: tuple[str, ...] = ()) -> dict
                                               "eval_flops": evals * evaluation_flops(cfg, tier)})
             entry["studies"].append(name)
             if arm.init == "image":
-                image = arm_config(base, Arm("image-pretraining", ("model.num_frames=1",)), 0, work, tier)
+                image = image_pretraining_config(base, 0, work, tier)
                 runs.setdefault("image-pretraining", {"studies": [name], **flops(image), "eval_flops": 0})
     total = seeds * sum(r["total_flops"] + r["eval_flops"] for r in runs.values())
     result = {"study": study, "tier": tier, "seeds": seeds, "runs": runs, "total_flops": total}

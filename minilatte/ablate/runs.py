@@ -41,7 +41,11 @@ def arm_config(base: RunConfig, arm: Arm, seed: int, work: Path, tier: str) -> R
         d = raw["data"]
         raw["data"]["latent_cache"] = str(work / tier / "latent-cache" /
                                           f"seed{seed}-f{raw['model']['num_frames']}-i{d['frame_interval']}")
-    return build_config(raw)
+    cfg = build_config(raw)
+    if cfg.train.lr_decay != "none":
+        raise ValueError(f"train.lr_decay={cfg.train.lr_decay!r}: a run trained in segments up to its evaluation "
+                         "points needs a learning rate that does not depend on train.steps (lr_decay none)")
+    return cfg
 
 
 def flops(cfg: RunConfig) -> dict:
@@ -81,11 +85,15 @@ def _train_quietly(cfg: RunConfig, folder: Path, init_weights=None) -> None:
         train(cfg, folder, resume=True, progress=False, init_weights=init_weights)
 
 
+def image_pretraining_config(base: RunConfig, seed: int, work: Path, tier: str) -> RunConfig:
+    """The image model of ``base``: the same Latte with num_frames=1, trained on single frames."""
+    return arm_config(base, Arm("image-pretraining", ("model.num_frames=1",)), seed, work, tier)
+
+
 def image_pretraining(base: RunConfig, seed: int, work: Path, tier: str) -> tuple[Path, dict]:
     """Pretrain the image model of ``base`` (num_frames=1: an image DiT whose temporal blocks see one
     frame) on single frames, as many steps as an arm trains; cached. Returns (its EMA weights, its compute)."""
-    arm = Arm("image-pretraining", ("model.num_frames=1", "data.num_images=0"))
-    cfg = arm_config(base, arm, seed, work, tier)
+    cfg = image_pretraining_config(base, seed, work, tier)
     folder = work / tier / "image-pretraining" / f"seed{seed}"
     _claim(folder, cfg)
     latest = ckpt.latest_checkpoint(folder / "checkpoints")
