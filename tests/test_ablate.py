@@ -31,6 +31,7 @@ def test_ci_study_end_to_end_writes_the_schema_and_a_second_run_trains_nothing(t
             assert len(m["values"]) == 2 and m["ci_low"] <= m["mean"] <= m["ci_high"]
         assert arm["steps"] == 6 and arm["total_flops"] == 6 * arm["flops_per_step"] > 0
         assert [p["step"] for p in arm["curve"]] == [2, 4, 6]
+        assert len(arm["fd_probe_real_vs_real"]["values"]) == 2
     assert result["arms"][1]["flops_per_step"] > result["arms"][0]["flops_per_step"]   # tokens lengthen the sequence
     assert (work / "ci" / "curves" / "conditioning.png").stat().st_size > 0
     assert "### conditioning (ci tier, 2 seeds)" in md.read_text()

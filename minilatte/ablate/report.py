@@ -28,6 +28,9 @@ def arm_entry(arm, runs: list[dict], class_conditional: bool) -> dict:
     for name, key in KEYS.items():
         if name in runs[0]["evals"][final_step]["metrics"] and (key != "acc" or class_conditional):
             entry[key] = summarize([r["evals"][final_step]["metrics"][name]["value"] for r in runs])
+    references = [r["evals"][final_step]["metrics"]["fd-probe"].get("reference") for r in runs]
+    if None not in references:   # two sets of real clips: the floor a perfect generator reaches at this sample size
+        entry["fd_probe_real_vs_real"] = summarize(references)
     entry["curve"] = [{"step": step, VERDICT_METRIC: summarize([r["evals"][step]["metrics"]["fd-probe"]["value"]
                                                                for r in runs])}
                       for step in sorted(runs[0]["evals"])]
@@ -73,6 +76,10 @@ def to_markdown(results: list[dict]) -> str:
                 total = f"{total:.3g}"
             out.append(f"| {a['name']} | " + " | ".join(_cell(a.get(m)) for m in metrics)
                        + f" | {a['steps']} | {a['flops_per_step'] / 1e9:.3g} | {total} |")
+        floor = [a["fd_probe_real_vs_real"]["mean"] for a in r["arms"] if "fd_probe_real_vs_real" in a]
+        if floor:
+            out += ["", "FD-probe between two sets of real clips (the floor at this sample size): "
+                        f"{sum(floor) / len(floor):.3g}."]
         out.append("")
     out.append("Mean [95 % t-interval across seeds]; FD-probe and KID lower is better, acc higher. Fairness: "
                + FAIRNESS + ".")
@@ -92,6 +99,9 @@ def plot_curves(result: dict, png: str | Path) -> Path:
         if points[0]["ci_low"] is not None:
             ax.fill_between(steps, [p["ci_low"] for p in points], [p["ci_high"] for p in points],
                             color=line.get_color(), alpha=0.2)
+    floor = [a["fd_probe_real_vs_real"]["mean"] for a in result["arms"] if "fd_probe_real_vs_real" in a]
+    if floor:
+        ax.axhline(sum(floor) / len(floor), color="gray", linestyle="--", linewidth=1, label="real vs real")
     ax.set_xlabel("training step")
     ax.set_ylabel("FD-probe (lower is better)")
     ax.set_title(f"{result['study']} ({result['tier']}, {result['seeds']} seeds): {result['verdict']}", fontsize=9)
