@@ -1,6 +1,6 @@
 """Command line: ``python -m minilatte <command>`` (also the ``minilatte`` console script).
 
-Commands: ``demo`` (the README's main job), ``train``, ``sample``, ``eval``, ``reproduce``, ``bench``, ``summary``. Bad input prints one
+Commands: ``demo`` (the README's main job), ``train``, ``sample``, ``eval``, ``reproduce``, ``bench``, ``summary``, ``ablate``. Bad input prints one
 line naming what is wrong and exits with code 2; Ctrl-C (or SIGTERM) during training finishes the
 current step, writes a checkpoint and exits with 130 (143), so ``--resume`` continues exactly.
 """
@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from .ablate import add_arguments as add_ablate_arguments
 from .bench import add_arguments as add_bench_arguments
 from .config import at_least, load_config
 from .demo import MINUTES, run_demo
@@ -126,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                              "checkpoint (resumable; torchrun shards the sampling)"))
 
     add_bench_arguments(sub.add_parser("bench", help="speed vs diffusers, FLOP/s, ablation; --memory: GPU memory model"))
+
+    add_ablate_arguments(sub.add_parser("ablate", help="the paper's design studies, each arm trained alike, "
+                                                       "with intervals across seeds and a verdict per finding"))
     return parser
 
 

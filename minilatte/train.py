@@ -156,7 +156,8 @@ def clip_dataset(cfg: RunConfig, *, seed: int | None = None, length: int | None 
         return VideoFolder(data_cfg.root, num_frames=num_frames, frame_interval=data_cfg.frame_interval,
                            image_size=data_cfg.image_size, layout=data_cfg.layout, seed=seed)
     return synthetic_dataset(data_cfg.dataset, num_frames=num_frames, image_size=data_cfg.image_size, seed=seed,
-                             length=data_cfg.length if length is None else length)
+                             length=data_cfg.length if length is None else length,
+                             frame_interval=data_cfg.frame_interval)
 
 
 def caption_source(clips: torch.utils.data.Dataset):
@@ -555,12 +556,14 @@ class Trainer:
 
 
 def train(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progress: bool = True,
-          overwrite: bool = False) -> TrainResult:
+          overwrite: bool = False, init_weights=None) -> TrainResult:
     """Train ``cfg`` into ``out_dir``.
 
     A folder that already holds a run needs ``resume=True`` (continue from its newest checkpoint; the
     model and data settings must match) or ``overwrite=True`` (move the old run aside); see
-    :mod:`minilatte.run_folder`.
+    :mod:`minilatte.run_folder`. ``init_weights(model)``, if given, sets the weights of a run that
+    starts from step 0 (e.g. ``functools.partial(convert.init_from_dit, dit_checkpoint=path)``); the EMA
+    starts as their copy. A resumed run takes its weights from the checkpoint instead.
     """
     ctx = setup_distributed()
     try:
@@ -569,8 +572,12 @@ def train(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progress: b
                 print(note)
         barrier(ctx)
         trainer = Trainer(cfg, out_dir, ctx, progress=progress)
-        if resume and trainer.resume() and ctx.is_main and progress:
+        resumed = resume and trainer.resume()
+        if resumed and ctx.is_main and progress:
             print(f"resuming from step {trainer.step} ({trainer.ckpt_dir})")
+        if init_weights is not None and not resumed:
+            init_weights(trainer.model)
+            trainer.ema.load_state_dict(trainer.model.state_dict())
         if trainer.step >= cfg.train.steps:
             return TrainResult(trainer.out_dir, trainer.step, float("nan"), ckpt.latest_checkpoint(trainer.ckpt_dir), None)
         return trainer.run()

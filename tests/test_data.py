@@ -298,3 +298,11 @@ def test_gif_command(tmp_path):
     assert {p.name for p in written} >= {"shapes.gif", "moving-digits.gif", "clouds.gif", "mp4_round_trip.gif",
                                           "joint_item.gif"}
     assert all(p.stat().st_size > 0 for p in written)
+
+
+def test_synthetic_frame_interval_keeps_every_kth_frame_of_a_longer_clip():
+    long = synthetic_dataset("shapes", num_frames=8, image_size=16, seed=3, length=4)
+    strided = synthetic_dataset("shapes", num_frames=4, image_size=16, seed=3, length=4, frame_interval=2)
+    assert torch.equal(strided[1]["video"], long[1]["video"][::2])
+    assert strided[1]["label"] == long[1]["label"] and "frame_interval=2" in repr(strided)
+    assert repr(synthetic_dataset("shapes", num_frames=4, image_size=16)).endswith("seed=0)")   # cache keys unchanged

@@ -156,3 +156,19 @@ def test_learning_rate_warms_up_then_stays_or_decays_by_a_cosine():
     assert learning_rate(cosine, 10) == pytest.approx(1e-3)                    # decay starts after it
     assert learning_rate(cosine, 55) == pytest.approx(5e-4)                    # half-way: half the rate
     assert learning_rate(cosine, 99) < 1e-6
+
+
+def test_init_weights_sets_a_fresh_run_and_its_ema_but_not_a_resumed_one(tmp_path):
+    calls = []
+
+    def init(model):
+        calls.append(model)
+        torch.nn.init.constant_(model.final_layer.linear.bias, 0.5)
+
+    cfg = load_config("ci", ["train.steps=1", "train.lr=1e-12", "train.num_sample_videos=0"])
+    train(cfg, tmp_path, progress=False, init_weights=init)
+    ema = load_checkpoint(list_checkpoints(tmp_path / "checkpoints")[-1])["ema"]
+    assert torch.allclose(ema["final_layer.linear.bias"], torch.tensor(0.5), atol=1e-6)   # the EMA started there
+    cfg.train.steps = 2
+    train(cfg, tmp_path, resume=True, progress=False, init_weights=init)
+    assert len(calls) == 1

@@ -78,8 +78,10 @@ class SyntheticVideos(Dataset):
     class_names: tuple[str, ...] = ()
     motion_names: tuple[str, ...] = DIRECTIONS
 
-    def __init__(self, num_frames: int = 16, image_size: int = 64, seed: int = 0, length: int = 1000):
+    def __init__(self, num_frames: int = 16, image_size: int = 64, seed: int = 0, length: int = 1000,
+                 frame_interval: int = 1):
         self.num_frames = _positive_int("num_frames", num_frames)
+        self.frame_interval = _positive_int("frame_interval", frame_interval)
         self.image_size = _positive_int("image_size", image_size)
         self.length = _positive_int("length", length)
         if self.image_size < 8:
@@ -101,11 +103,13 @@ class SyntheticVideos(Dataset):
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}({self.length} clips of {self.num_frames}x{self.image_size}x"
-                f"{self.image_size}, {self.num_classes} classes, {self.num_motions} motions, seed={self.seed})")
+                f"{self.image_size}, {self.num_classes} classes, {self.num_motions} motions, seed={self.seed}"
+                + (f", frame_interval={self.frame_interval})" if self.frame_interval > 1 else ")"))
 
     def __getitem__(self, index: int) -> dict:
         rng, label, motion = self._draw(index)
         frames = self.render(rng, label, motion)                           # (F, H, W, 3) in [0, 1]
+        frames = frames[::self.frame_interval]                             # rendered F x interval frames long
         # Scale and reorder in numpy: a torch op on a tensor this small can cost more in thread
         # wake-ups than in arithmetic when the CPU is busy.
         video = rearrange(frames.astype(np.float32) * 2 - 1, "f h w c -> f c h w")
@@ -155,7 +159,7 @@ class Shapes(SyntheticVideos):
         return {"radius": radius, "velocity": velocity, "colour": int(rng.integers(len(PALETTE)))}
 
     def render(self, rng, label, motion):
-        S, F = self.image_size, self.num_frames
+        S, F = self.image_size, self.num_frames * self.frame_interval   # rendered frames
         drawn = self.details(rng, label, motion)
         radius, velocity, colour = drawn["radius"], drawn["velocity"], PALETTE[drawn["colour"]]
         start = rng.uniform(radius, S - radius, size=2)
@@ -220,7 +224,7 @@ class MovingDigits(SyntheticVideos):
         return cls._digits
 
     def render(self, rng, label, motion):
-        S, F = self.image_size, self.num_frames
+        S, F = self.image_size, self.num_frames * self.frame_interval   # rendered frames
         glyphs = self.digits()[label]
         glyph = glyphs[rng.integers(len(glyphs))]                                  # (8, 8)
         size = S * rng.uniform(0.55, 0.65)              # the 8×8 glyph drawn this many pixels wide
@@ -245,7 +249,7 @@ class Clouds(SyntheticVideos):
     class_names = ("sky",)
 
     def render(self, rng, label, motion):
-        S, F = self.image_size, self.num_frames
+        S, F = self.image_size, self.num_frames * self.frame_interval   # rendered frames
         # Fractal (1/f) noise made in Fourier space: random phases, amplitude falling like f^-1.8,
         # high frequencies cut so the texture stays smooth at small sizes.
         ky, kx = np.fft.fftfreq(S)[:, None], np.fft.rfftfreq(S)[None, :]          # cycles per pixel
@@ -269,11 +273,14 @@ SYNTHETIC = {cls.name: cls for cls in (Shapes, MovingDigits, Clouds)}
 
 
 def synthetic_dataset(name: str, num_frames: int = 16, image_size: int = 64, seed: int = 0,
-                      length: int = 1000) -> SyntheticVideos:
+                      length: int = 1000, frame_interval: int = 1) -> SyntheticVideos:
     """A synthetic video dataset by name: ``"shapes"``, ``"moving-digits"`` or ``"clouds"``.
 
     ``length`` clips of (num_frames, 3, image_size, image_size); item i depends only on (seed, i).
+    ``frame_interval`` k > 1 renders each clip k times as long and keeps every k-th frame, as a video
+    folder samples a real video: objects move k times as far between the frames a clip shows.
     """
     if not isinstance(name, str) or name not in SYNTHETIC:
         raise ValueError(f"dataset={name!r} is not one of {', '.join(map(repr, SYNTHETIC))}")
-    return SYNTHETIC[name](num_frames=num_frames, image_size=image_size, seed=seed, length=length)
+    return SYNTHETIC[name](num_frames=num_frames, image_size=image_size, seed=seed, length=length,
+                           frame_interval=frame_interval)

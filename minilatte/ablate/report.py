@@ -1,0 +1,114 @@
+"""A study's results: the JSON (per arm, per metric: per-seed values, mean, 95 % t-interval), a Markdown
+table, and the training curves (FD-probe against step, mean and interval across seeds per arm)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .stats import combine, summarize, verdict
+from .studies import STUDIES
+
+# evaluate()'s metric names -> the JSON's keys; lower is better for all but acc
+KEYS = {"fvd": "fvd", "fd-probe": "fd_probe", "kid": "kid", "acc": "acc"}
+VERDICT_METRIC = "fd_probe"
+FAIRNESS = ("equal steps: every arm trains the same number of steps on the same data (the same clips in the "
+            "same order for a seed), with the same batch, learning rate and seeds, and is evaluated alike; "
+            "variant 3 is parameter-matched to variant 1 (compute_matched_config); where arms differ in cost "
+            "(compression patches, joint training, model size, image pretraining) FLOPs per step and in total "
+            "are reported per arm, not equalised")
+
+
+def arm_entry(arm, runs: list[dict], class_conditional: bool) -> dict:
+    """One arm's JSON entry from its runs (one per seed, as runs.run_arm returns them)."""
+    final_step = max(runs[0]["evals"])
+    entry = {"name": arm.name, "overrides": list(arm.overrides), "init": arm.init, "runs": [r["run"] for r in runs],
+             **runs[0]["compute"]}
+    if "pretraining" in runs[0]:
+        entry["pretraining"] = runs[0]["pretraining"]
+        entry["total_flops_with_pretraining"] = entry["total_flops"] + entry["pretraining"]["total_flops"]
+    for name, key in KEYS.items():
+        if name in runs[0]["evals"][final_step]["metrics"] and (key != "acc" or class_conditional):
+            entry[key] = summarize([r["evals"][final_step]["metrics"][name]["value"] for r in runs])
+    references = [r["evals"][final_step]["metrics"]["fd-probe"].get("reference") for r in runs]
+    if None not in references:   # two sets of real clips: the floor a perfect generator reaches at this sample size
+        entry["fd_probe_real_vs_real"] = summarize(references)
+    entry["curve"] = [{"step": step, VERDICT_METRIC: summarize([r["evals"][step]["metrics"]["fd-probe"]["value"]
+                                                               for r in runs])}
+                      for step in sorted(runs[0]["evals"])]
+    return entry
+
+
+def study_result(study: str, tier: str, arms: list, runs: dict[str, list[dict]], class_conditional: bool) -> dict:
+    """The study's JSON: ``runs`` maps an arm's name to its runs, one per seed."""
+    s = STUDIES[study]
+    entries = [arm_entry(arm, runs[arm.name], class_conditional) for arm in arms]
+    final = {e["name"]: e[VERDICT_METRIC] for e in entries}
+    result = verdict(final, s.winner)
+    if s.early_winner:   # a finding about the start as well as the end: both parts must hold
+        early = {e["name"]: e["curve"][0][VERDICT_METRIC] for e in entries}
+        result = combine(verdict(early, s.early_winner), result)
+    return {"study": study, "tier": tier, "paper": s.paper, "verdict": result, "paper_best": s.winner,
+            "paper_best_early": s.early_winner, "verdict_metric": f"{VERDICT_METRIC} (lower is better)",
+            "seeds": len(next(iter(runs.values()))), "fairness": FAIRNESS, "notes": s.notes, "arms": entries}
+
+
+def _cell(summary: dict | None, digits: int = 3) -> str:
+    if summary is None:
+        return "–"
+    if summary["ci_low"] is None:
+        return f"{summary['mean']:.{digits}g}"
+    return f"{summary['mean']:.{digits}g} [{summary['ci_low']:.{digits}g}, {summary['ci_high']:.{digits}g}]"
+
+
+def to_markdown(results: list[dict]) -> str:
+    """One table per study: arms with mean [95 % interval] across seeds, steps and compute."""
+    out = []
+    for r in results:
+        metrics = [k for k in ("fvd", "fd_probe", "kid", "acc") if k in r["arms"][0]]
+        out += [f"### {r['study']} ({r['tier']} tier, {r['seeds']} seed{'s' * (r['seeds'] > 1)}): {r['verdict']}", "",
+                f"Paper: {r['paper']}." + (f" {r['notes'][0].upper()}{r['notes'][1:]}." if r["notes"] else ""), "",
+                "| arm | " + " | ".join(metrics) + " | steps | GFLOPs/step | total PFLOPs |",
+                "|---" * (len(metrics) + 4) + "|"]
+        for a in r["arms"]:
+            total = a["total_flops"] / 1e15
+            if "pretraining" in a:
+                total = f"{total:.3g} (+{a['pretraining']['total_flops'] / 1e15:.3g} pretraining)"
+            else:
+                total = f"{total:.3g}"
+            out.append(f"| {a['name']} | " + " | ".join(_cell(a.get(m)) for m in metrics)
+                       + f" | {a['steps']} | {a['flops_per_step'] / 1e9:.3g} | {total} |")
+        floor = [a["fd_probe_real_vs_real"]["mean"] for a in r["arms"] if "fd_probe_real_vs_real" in a]
+        if floor:
+            out += ["", "FD-probe between two sets of real clips (the floor at this sample size): "
+                        f"{sum(floor) / len(floor):.3g}."]
+        out.append("")
+    out.append("Mean [95 % t-interval across seeds]; FD-probe and KID lower is better, acc higher. Fairness: "
+               + FAIRNESS + ".")
+    return "\n".join(out) + "\n"
+
+
+def plot_curves(result: dict, png: str | Path) -> Path:
+    """FD-probe against training step per arm: the mean across seeds and its 95 % interval (shaded)."""
+    from matplotlib.figure import Figure   # a bare Figure, as viz.py draws: no pyplot state
+
+    fig = Figure(figsize=(6, 3.5), dpi=100)
+    ax = fig.subplots()
+    for arm in result["arms"]:
+        steps = [p["step"] for p in arm["curve"]]
+        points = [p[VERDICT_METRIC] for p in arm["curve"]]
+        line, = ax.plot(steps, [p["mean"] for p in points], marker="o", label=arm["name"])
+        if points[0]["ci_low"] is not None:
+            ax.fill_between(steps, [p["ci_low"] for p in points], [p["ci_high"] for p in points],
+                            color=line.get_color(), alpha=0.2)
+    floor = [a["fd_probe_real_vs_real"]["mean"] for a in result["arms"] if "fd_probe_real_vs_real" in a]
+    if floor:
+        ax.axhline(sum(floor) / len(floor), color="gray", linestyle="--", linewidth=1, label="real vs real")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("FD-probe (lower is better)")
+    ax.set_title(f"{result['study']} ({result['tier']}, {result['seeds']} seeds): {result['verdict']}", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    png = Path(png)
+    png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(png)
+    return png

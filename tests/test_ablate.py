@@ -1,0 +1,139 @@
+"""The ablation lab: a ci-tier study end to end, caching, resuming, the verdict rule, bad input.
+
+The tests shorten the ci tier (a few steps, 8 clips per evaluation) to stay quick on a busy CPU; the
+real ``python -m minilatte ablate --study conditioning --tier ci --seeds 2`` is timed in the README.
+"""
+import json
+
+import pytest
+
+from minilatte import ablate
+from minilatte.ablate import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, runs, summarize, verdict
+from minilatte.ablate.studies import STUDIES, Arm, base_config
+from minilatte.cli import main
+
+QUICK = ["--set", "train.steps=6", "--set", "train.ckpt_every=3", "--num-samples", "8"]
+
+
+def test_ci_study_end_to_end_writes_the_schema_and_a_second_run_trains_nothing(tmp_path, monkeypatch, capsys):
+    out, md, work = tmp_path / "cond.json", tmp_path / "cond.md", tmp_path / "work"
+    args = ["ablate", "--study", "conditioning", "--tier", "ci", "--seeds", "2", "--json", str(out),
+            "--markdown", str(md), "--work", str(work), *QUICK]
+    assert main(args) == 0
+    result = json.loads(out.read_text())
+    assert {"study", "tier", "paper", "verdict", "arms"} <= set(result)
+    assert (result["study"], result["tier"], result["paper"]) == ("conditioning", "ci", STUDIES["conditioning"].paper)
+    assert result["verdict"] in (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE)
+    assert [a["name"] for a in result["arms"]] == ["s-adaln", "tokens"]
+    for arm in result["arms"]:
+        for metric in ("fd_probe", "kid", "acc"):
+            m = arm[metric]
+            assert len(m["values"]) == 2 and m["ci_low"] <= m["mean"] <= m["ci_high"]
+        assert arm["steps"] == 6 and arm["total_flops"] == 6 * arm["flops_per_step"] > 0
+        assert [p["step"] for p in arm["curve"]] == [2, 4, 6]
+        assert len(arm["fd_probe_real_vs_real"]["values"]) == 2
+    assert result["arms"][1]["flops_per_step"] > result["arms"][0]["flops_per_step"]   # tokens lengthen the sequence
+    assert (work / "ci" / "curves" / "conditioning.png").stat().st_size > 0
+    assert "### conditioning (ci tier, 2 seeds)" in md.read_text()
+
+    def no_training(*a, **k):
+        raise AssertionError("a cached run was trained again")
+
+    monkeypatch.setattr(runs, "train", no_training)
+    monkeypatch.setattr(runs, "evaluate", no_training)
+    capsys.readouterr()
+    assert main(args) == 0
+    assert capsys.readouterr().out.count(": cached;") == 4
+    assert json.loads(out.read_text()) == result
+
+
+def test_an_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch):
+    base = base_config("ci", ("train.steps=6", "train.ckpt_every=3"))
+    arm = Arm("tokens", ("model.conditioning=tokens",))
+    whole = runs.run_arm(base, arm, 0, tmp_path / "whole", "ci", num_samples=8, report=lambda line: None)
+
+    from minilatte.train import Trainer
+    step = Trainer.train_step
+
+    def killed_at_step_5(self, batch):           # a hard stop mid-segment: no checkpoint after step 4
+        if self.step == 4:
+            raise KeyboardInterrupt
+        return step(self, batch)
+
+    monkeypatch.setattr(Trainer, "train_step", killed_at_step_5)
+    with pytest.raises(KeyboardInterrupt):
+        runs.run_arm(base, arm, 0, tmp_path / "cut", "ci", num_samples=8, report=lambda line: None)
+    folder = tmp_path / "cut" / "ci" / arm.key / "seed0"
+    assert sorted(p.name for p in folder.glob("eval_*.json")) == ["eval_0000002.json", "eval_0000004.json"]
+    monkeypatch.setattr(Trainer, "train_step", step)
+    lines = []
+    resumed = runs.run_arm(base, arm, 0, tmp_path / "cut", "ci", num_samples=8, report=lines.append)
+    assert "trained to 6" in lines[0]
+    for s in (2, 4, 6):
+        assert resumed["evals"][s]["metrics"] == whole["evals"][s]["metrics"]
+
+
+def test_a_run_folder_of_other_settings_is_refused(tmp_path):
+    base = base_config("ci", ("train.steps=2",))
+    runs.run_arm(base, Arm("s-adaln"), 0, tmp_path, "ci", num_samples=8, report=lambda line: None)
+    other = base_config("ci", ("train.steps=2", "train.lr=1e-4"))
+    with pytest.raises(ValueError, match="holds a run of other settings"):
+        runs.run_arm(other, Arm("s-adaln"), 0, tmp_path, "ci", num_samples=8, report=lambda line: None)
+
+
+def _arms(**intervals):
+    return {name: {"values": [], "mean": (lo + hi) / 2, "ci_low": lo, "ci_high": hi} for name, (lo, hi) in intervals.items()}
+
+
+def test_verdict_rule_on_hand_made_numbers():
+    assert verdict(_arms(a=(1, 2), b=(3, 4), c=(2.5, 5)), "a") == REPRODUCED         # best, no overlap with any
+    assert verdict(_arms(a=(3, 4), b=(1, 2)), "a") == NOT_REPRODUCED                  # another arm clearly better
+    assert verdict(_arms(a=(1, 3), b=(2, 4)), "a") == INCONCLUSIVE                    # overlap
+    assert verdict(_arms(a=(1, 2), b=(3, 4), c=(1.5, 3.5)), "a") == INCONCLUSIVE      # overlaps one of them
+    assert verdict(_arms(a=(0.6, 0.7), b=(0.2, 0.3)), "a", lower_is_better=False) == REPRODUCED
+    assert verdict(_arms(a=(1, 3), b=(2, 4)), None) == INCONCLUSIVE                   # "little difference"
+    assert verdict(_arms(a=(1, 2), b=(3, 4)), None) == NOT_REPRODUCED
+    one_seed = {"a": summarize([1.0]), "b": summarize([5.0])}
+    assert one_seed["a"]["ci_low"] is None and verdict(one_seed, "a") == INCONCLUSIVE
+    assert ablate.stats.combine(REPRODUCED, INCONCLUSIVE) == INCONCLUSIVE
+    assert ablate.stats.combine(REPRODUCED, NOT_REPRODUCED) == NOT_REPRODUCED
+
+
+def test_t_interval_of_three_values():
+    s = summarize([1.0, 2.0, 3.0])      # mean 2, sd 1, t(2) = 4.303
+    assert s["mean"] == 2.0 and s["ci_high"] - 2.0 == pytest.approx(4.303 / 3 ** 0.5)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--study", "nope"], "study 'nope' is unknown"),
+    (["--study", "conditioning", "--tier", "tpu"], "tier 'tpu' is unknown"),
+    (["--study", "conditioning", "--seeds", "0"], "seeds=0 must be an integer >= 1"),
+])
+def test_bad_input_is_one_line(tmp_path, capsys, args, message):
+    assert main(["ablate", *args, "--work", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_all_studies_schema_on_a_tiny_setting(tmp_path):
+    result = ablate.run_ablation("all", "ci", seeds=1, work=tmp_path, extra=("train.steps=1",), num_samples=4,
+                                 report=lambda line: None)
+    assert [s["study"] for s in result["studies"]] == list(STUDIES)
+    for study in result["studies"]:
+        assert study["verdict"] == INCONCLUSIVE                 # one seed: no interval
+        for arm in study["arms"]:
+            assert arm["fd_probe"]["ci_low"] is None and len(arm["fd_probe"]["values"]) == 1
+    variant = result["studies"][0]["arms"]
+    assert variant[2]["name"] == "variant-3" and any(o.startswith("model.depth=") for o in variant[2]["overrides"])
+    init = result["studies"][-1]["arms"][1]
+    assert init["pretraining"]["steps"] == 1 and init["total_flops_with_pretraining"] > init["total_flops"]
+
+
+def test_plan_counts_shared_runs_once_and_estimates_the_gpu_tier(capsys):
+    from minilatte.ablate.plan import plan
+    p = plan("all", "gpu", seeds=3)
+    assert len(p["runs"]) == 14 and len(p["runs"]["base"]["studies"]) == len(STUDIES)
+    low, high = p["h100_hours_estimate"]
+    assert 0 < low < high
+    assert main(["ablate", "--study", "conditioning", "--tier", "cpu", "--seeds", "1", "--plan"]) == 0
+    assert "model.conditioning=tokens" in capsys.readouterr().out
