@@ -78,6 +78,16 @@ def ckpt(tmp_path_factory):
     return {0: official_checkpoint(folder / "uncond.pt"), 101: official_checkpoint(folder / "ucf101.pt", 101)}
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One torch thread, as each gloo process below gets (OMP_NUM_THREADS=1): with another thread count the
+    float sums run in another order, and the 1-process and 2-process videos could differ in a last bit."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def ffs_run(tmp_path_factory, ckpt):
     tmp = tmp_path_factory.mktemp("ffs")
@@ -176,7 +186,9 @@ def test_two_gloo_processes_give_the_same_videos_and_fvd_as_one(ffs_run, other_r
     for k in range(num_videos):
         a, b = (np.load(tmp / run / "fake" / f"shard_{k:05d}.npz")["videos"] for run in ("one", "two"))
         assert np.array_equal(a, b)
-    assert two["fvd"] == pytest.approx(one["fvd"], rel=1e-9)
+    # the videos are bit-equal; the Fréchet distance itself (float64 matrix square root through numpy's BLAS,
+    # whose thread count differs between the processes) agrees to far below the 2 decimals reported
+    assert two["fvd"] == pytest.approx(one["fvd"], rel=1e-6)
 
 
 def test_bad_input_is_one_line_and_exit_code_2(tmp_path, ckpt, ffs_run, capsys):
