@@ -173,7 +173,7 @@ def test_two_gloo_processes_equal_one_for_a_text_model(tmp_path):
     subprocess.run([sys.executable, "-m", "minilatte", "train", *common, "--out", str(tmp_path / "one")],
                    check=True, env=env, capture_output=True)
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
-                           "29531", "-m", "minilatte", "train", *common, "--out", str(tmp_path / "two")],
+                           "29541", "-m", "minilatte", "train", *common, "--out", str(tmp_path / "two")],
                           env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
     one, two = (load_checkpoint(tmp_path / run / "checkpoints" / "step_0000006")["model"] for run in ("one", "two"))
