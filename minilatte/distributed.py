@@ -5,6 +5,7 @@ CUDA is used when present (NCCL backend), otherwise the CPU (gloo backend) — n
 """
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
 
@@ -58,5 +59,10 @@ def all_reduce_mean(value: torch.Tensor, ctx: DistContext) -> torch.Tensor:
 
 
 def cleanup(ctx: DistContext) -> None:
+    """End the process group. Call it once the models wrapped by DDP/FSDP are out of scope: the
+    collections free whatever still holds the group while the interpreter is alive (left to interpreter
+    exit, a gloo process was seen to abort now and then with "terminate called without an active exception")."""
     if ctx.distributed and dist.is_initialized():
+        gc.collect()
         dist.destroy_process_group()
+        gc.collect()

@@ -567,19 +567,24 @@ def train(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progress: b
     """
     ctx = setup_distributed()
     try:
-        for note in prepare_run_folder(out_dir, cfg.validate(), resume, overwrite, ctx.is_main):
-            if ctx.is_main:
-                print(note)
-        barrier(ctx)
-        trainer = Trainer(cfg, out_dir, ctx, progress=progress)
-        resumed = resume and trainer.resume()
-        if resumed and ctx.is_main and progress:
-            print(f"resuming from step {trainer.step} ({trainer.ckpt_dir})")
-        if init_weights is not None and not resumed:
-            init_weights(trainer.model)
-            trainer.ema.load_state_dict(trainer.model.state_dict())
-        if trainer.step >= cfg.train.steps:
-            return TrainResult(trainer.out_dir, trainer.step, float("nan"), ckpt.latest_checkpoint(trainer.ckpt_dir), None)
-        return trainer.run()
-    finally:
+        return _train(ctx, cfg, out_dir, resume, progress, overwrite, init_weights)
+    finally:   # the Trainer (and the DDP/FSDP wrapper holding the process group) is gone by now
         cleanup(ctx)
+
+
+def _train(ctx: DistContext, cfg: RunConfig, out_dir, resume, progress, overwrite, init_weights) -> TrainResult:
+    """:func:`train` inside one process of the run (its process group, if any, already started)."""
+    for note in prepare_run_folder(out_dir, cfg.validate(), resume, overwrite, ctx.is_main):
+        if ctx.is_main:
+            print(note)
+    barrier(ctx)
+    trainer = Trainer(cfg, out_dir, ctx, progress=progress)
+    resumed = resume and trainer.resume()
+    if resumed and ctx.is_main and progress:
+        print(f"resuming from step {trainer.step} ({trainer.ckpt_dir})")
+    if init_weights is not None and not resumed:
+        init_weights(trainer.model)
+        trainer.ema.load_state_dict(trainer.model.state_dict())
+    if trainer.step >= cfg.train.steps:
+        return TrainResult(trainer.out_dir, trainer.step, float("nan"), ckpt.latest_checkpoint(trainer.ckpt_dir), None)
+    return trainer.run()

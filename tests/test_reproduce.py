@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import randomize_
+from conftest import randomize_, torchrun_error
 from minilatte.assets import data_sample
 from minilatte.cli import main
 from minilatte.convert import export_official_latte
@@ -179,7 +179,7 @@ def test_two_gloo_processes_give_the_same_videos_and_fvd_as_one(ffs_run, other_r
                            "--vae", str(VAE), "--data", str(data), "--out", str(tmp / "two"),
                            "--num-videos", str(num_videos), "--batch-size", "1", "--sampling-steps", "4"],
                           env=ENV, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.returncode == 0, torchrun_error(proc.stderr)
     assert proc.stdout.count(f"{PROTOCOLS[dataset].title}: FVD") == 1         # only rank 0 reports
     two = json.loads((tmp / "two" / "fvd.json").read_text())
     assert two["runtime_s"]["processes"] == 2

@@ -5,6 +5,7 @@ import json
 import pytest
 import torch
 
+from conftest import torchrun_error
 from minilatte.checkpoint import load_checkpoint
 from minilatte.cli import main
 from minilatte.config import ConfigError, load_config
@@ -175,7 +176,7 @@ def test_two_gloo_processes_equal_one_for_a_text_model(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
                            "29541", "-m", "minilatte", "train", *common, "--out", str(tmp_path / "two")],
                           env=env, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.returncode == 0, torchrun_error(proc.stderr)
     one, two = (load_checkpoint(tmp_path / run / "checkpoints" / "step_0000006")["model"] for run in ("one", "two"))
     assert all(torch.allclose(one[k], two[k], atol=1e-5) for k in one)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import torchrun_error
 from minilatte.checkpoint import list_checkpoints, load_checkpoint
 from minilatte.config import load_config
 from minilatte.distributed import DistContext
@@ -93,7 +94,7 @@ def test_two_gloo_processes_equal_one_process_on_the_same_global_batch(tmp_path,
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
                            "--master_port", port, "-m", "minilatte", "train", *common, "--out", str(tmp_path / "two")],
                           env=ENV, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.returncode == 0, torchrun_error(proc.stderr)
     assert proc.stdout.count("trained ci") == 1          # only rank 0 speaks
     one = load_checkpoint(tmp_path / "one" / "checkpoints" / "step_0000010")
     two = load_checkpoint(tmp_path / "two" / "checkpoints" / "step_0000010")
