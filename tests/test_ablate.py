@@ -4,6 +4,7 @@ The tests shorten the ci tier (a few steps, 8 clips per evaluation) to stay quic
 real ``python -m minilatte ablate --study conditioning --tier ci --seeds 2`` is timed in the README.
 """
 import json
+from pathlib import Path
 
 import pytest
 
@@ -79,6 +80,18 @@ def test_a_run_folder_of_other_settings_is_refused(tmp_path):
     other = base_config("ci", ("train.steps=2", "train.lr=1e-4"))
     with pytest.raises(ValueError, match="holds a run of other settings"):
         runs.run_arm(other, Arm("s-adaln"), 0, tmp_path, "ci", num_samples=8, report=lambda line: None)
+
+
+def test_a_run_recorded_before_a_setting_was_added_is_still_read(tmp_path):
+    base = base_config("ci", ("train.steps=2",))
+    first = runs.run_arm(base, Arm("s-adaln"), 0, tmp_path, "ci", num_samples=8, report=lambda line: None)
+    record = Path(first["run"]) / runs.RUN_FILE
+    older = json.loads(record.read_text())
+    del older["data"]["text_encoder"]             # as written before data.text_encoder existed (default None)
+    record.write_text(json.dumps(older))
+    lines = []
+    again = runs.run_arm(base, Arm("s-adaln"), 0, tmp_path, "ci", num_samples=8, report=lines.append)
+    assert "cached" in lines[0] and again["evals"] == first["evals"]
 
 
 def _arms(**intervals):

@@ -66,7 +66,11 @@ def _claim(folder: Path, cfg: RunConfig) -> None:
     record = folder / RUN_FILE
     wanted = cfg.to_dict()
     if record.exists():
-        if json.loads(record.read_text()) != json.loads(json.dumps(wanted)):
+        try:    # read through today's config: a setting added since, at its default, changes nothing
+            recorded = build_config(json.loads(record.read_text())).to_dict()
+        except Exception:       # a setting that no longer exists, or an invalid value: not this run
+            recorded = None
+        if json.loads(json.dumps(recorded)) != json.loads(json.dumps(wanted)):
             raise ValueError(f"{folder} holds a run of other settings (see its {RUN_FILE}); delete it or use "
                              "another --work")
         return

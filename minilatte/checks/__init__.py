@@ -13,3 +13,4 @@ from .joint import check_frame_labels, check_influence_mask
 from .scaling import check_attention_flops, check_block_parameters
 from .data import check_encode_frames, check_frame_indices, check_model_evaluations, check_psnr, check_to_uint8
 from .evaluation import check_frechet_distance, check_mmd2_unbiased
+from .ablation import check_t_interval, check_verdict

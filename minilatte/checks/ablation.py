@@ -1,0 +1,66 @@
+"""Checkers for notebook 12 (ablations): a 95 % t-interval across seeds, the verdict rule."""
+from __future__ import annotations
+
+import math
+import statistics
+
+from ..ablate.stats import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, summarize, t_quantile, verdict
+from .core import assert_equal, call, passed
+
+# Per-seed FD-probe values of two arms (lower is better), chosen so that each usual mistake changes the answer.
+_CASES = (
+    [8.69, 8.31, 9.02],
+    [10.8, 10.1, 11.6, 10.4],
+    [5.0, 5.0],
+    [12.0, 9.5],
+)
+
+
+def _as_interval(name: str, got) -> tuple[float, float, float]:
+    try:
+        mean, low, high = (float(v) for v in got)
+    except (TypeError, ValueError):
+        raise AssertionError(f"{name}: expected three numbers (mean, low, high), got {got!r}"[:300]) from None
+    return mean, low, high
+
+
+def check_t_interval(t_interval) -> None:
+    """``t_interval(values)`` -> (mean, low, high): mean ± t₀.₉₇₅,ₙ₋₁ · s / √n, s the sample standard
+    deviation (n − 1 in its denominator). ``t_quantile(df)`` is given. Tolerance 1e-9 relative.
+    """
+    for values in _CASES:
+        name = f"t_interval({values})"
+        mean, low, high = _as_interval(name, call("t_interval", t_interval, list(values)))
+        want = summarize(values)
+        expected = (want["mean"], want["ci_low"], want["ci_high"])
+        if all(math.isclose(g, e, rel_tol=1e-9, abs_tol=1e-12) for g, e in zip((mean, low, high), expected)):
+            continue
+        n, m = len(values), statistics.fmean(values)
+        half = t_quantile(n - 1) * statistics.stdev(values) / math.sqrt(n)
+        hint = "half-width = t_quantile(n - 1) * stdev(values) / sqrt(n); the interval is mean ± half-width"
+        if math.isclose(high - low, 2 * t_quantile(n - 1) * statistics.pstdev(values) / math.sqrt(n), rel_tol=1e-9):
+            hint = "that is the population standard deviation (divides by n); use the sample one (n - 1)"
+        elif math.isclose(high - low, 2 * t_quantile(n) * statistics.stdev(values) / math.sqrt(n), rel_tol=1e-9):
+            hint = "the t quantile takes n - 1 degrees of freedom, not n"
+        elif math.isclose(high - low, 2 * 1.96 * statistics.stdev(values) / math.sqrt(n), rel_tol=1e-9):
+            hint = "1.96 is the normal's quantile; with 2-4 seeds the t quantile is much larger (4.30 for n = 3)"
+        elif math.isclose(high - low, 2 * t_quantile(n - 1) * statistics.stdev(values), rel_tol=1e-9):
+            hint = "divide the standard deviation by sqrt(n): the interval is for the mean, not for one seed"
+        raise AssertionError(f"{name}: got (mean, low, high) = ({mean:.6g}, {low:.6g}, {high:.6g}), expected "
+                             f"({m:.6g}, {m - half:.6g}, {m + half:.6g})\n  hint: {hint}")
+    passed("t_interval", detail=f" on {len(_CASES)} sets of per-seed values")
+
+
+def check_verdict(my_verdict) -> None:
+    """``my_verdict(winner_values, other_values)`` -> "reproduced" / "not reproduced" / "inconclusive at this
+    scale" for a finding "the winner's FD is lower", by the rule of ``minilatte.ablate.stats``."""
+    cases = [(_CASES[0], _CASES[1]), (_CASES[1], _CASES[0]), (_CASES[0], _CASES[3]), ([8.0], [12.0]),
+             ([6.0, 6.2, 6.1], [6.3, 6.5, 6.4])]
+    for winner, other in cases:
+        expected = verdict({"w": summarize(winner), "o": summarize(other)}, "w")
+        got = call("my_verdict", my_verdict, list(winner), list(other))
+        hint = {REPRODUCED: "the winner's interval lies entirely below the other's",
+                NOT_REPRODUCED: "the other arm's interval lies entirely below the winner's: the finding is contradicted",
+                INCONCLUSIVE: "the intervals overlap (or one seed gives no interval): neither side is shown"}[expected]
+        assert_equal(f"my_verdict({winner}, {other})", got, expected, hint=hint, what="verdict")
+    passed("verdict", detail=f" on {len(cases)} pairs of arms")
