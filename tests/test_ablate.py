@@ -150,3 +150,15 @@ def test_plan_counts_shared_runs_once_and_estimates_the_gpu_tier(capsys):
     assert 0 < low < high
     assert main(["ablate", "--study", "conditioning", "--tier", "cpu", "--seeds", "1", "--plan"]) == 0
     assert "model.conditioning=tokens" in capsys.readouterr().out
+
+
+def test_findings_table_has_a_row_per_study_and_says_which_are_not_run():
+    from minilatte.ablate.report import findings_table
+    result = {"study": "conditioning", "verdict": REPRODUCED, "seeds": 3,
+              "arms": [{"name": "s-adaln", "fd_probe": summarize([8.7, 9.4, 8.9])},
+                       {"name": "tokens", "fd_probe": summarize([11.0, 10.8, 11.3])}]}
+    table = findings_table([result]).splitlines()
+    assert len(table) == 2 + len(STUDIES)
+    row = next(line for line in table if line.startswith("| conditioning |"))
+    assert f"**{REPRODUCED}**" in row and "s-adaln 9 [" in row and "tokens 11" in row and row.endswith("| 3 |")
+    assert sum("not run yet" in line for line in table) == len(STUDIES) - 1

@@ -31,7 +31,7 @@ from pathlib import Path
 from ..metrics.i3d_weights import FETCH_COMMAND, i3d_cache_path
 from ..run_folder import check_writable_file
 from .plan import plan, plan_markdown
-from .report import plot_curves, study_result, to_markdown
+from .report import findings_table, plot_curves, study_result, to_markdown
 from .runs import run_arm
 from .stats import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, summarize, verdict
 from .studies import STUDIES, TIERS, base_config, study_arms

@@ -86,6 +86,21 @@ def to_markdown(results: list[dict]) -> str:
     return "\n".join(out) + "\n"
 
 
+def findings_table(results: list[dict]) -> str:
+    """The paper's finding next to this tier's verdict, one row per study (a study without results says so)."""
+    by_name = {r["study"]: r for r in results}
+    rows = ["| study | the paper's finding | verdict here | FD-probe per arm: mean [95 % interval] | seeds |",
+            "|---|---|---|---|---|"]
+    for name, study in STUDIES.items():
+        r = by_name.get(name)
+        if r is None:
+            rows.append(f"| {name} | {study.paper} | not run yet | – | – |")
+            continue
+        arms = "; ".join(f"{a['name']} {_cell(a.get(VERDICT_METRIC))}" for a in r["arms"])
+        rows.append(f"| {name} | {study.paper} | **{r['verdict']}** | {arms} | {r['seeds']} |")
+    return "\n".join(rows) + "\n"
+
+
 def plot_curves(result: dict, png: str | Path) -> Path:
     """FD-probe against training step per arm: the mean across seeds and its 95 % interval (shaded)."""
     from matplotlib.figure import Figure   # a bare Figure, as viz.py draws: no pyplot state
