@@ -5,6 +5,7 @@ import pytest
 import torch
 from einops import rearrange
 
+from minilatte.checks.conditioning import check_timestep_embedding
 from minilatte.checks.data import (check_encode_frames, check_frame_indices, check_model_evaluations, check_psnr,
                                    check_to_uint8)
 
@@ -132,3 +133,17 @@ def test_encode_frames_rejects_a_posterior_sample():
     torch.manual_seed(0)
     with pytest.raises(AssertionError, match="take latent_dist.mode"):
         check_encode_frames(lambda vae, video, mean, scale: encode_frames(vae, video, mean, scale, sample=True))
+
+
+# ---------------------------------------------------------------- hints say what is wrong, not the answer
+@pytest.mark.parametrize("check,wrong,answer", [
+    (check_to_uint8, lambda video: torch.zeros(2, 4, 5, 3, dtype=torch.uint8), ["127.5", "rearrange"]),
+    (check_frame_indices, lambda total, n, interval, begin: np.full(n, begin), ["linspace", "min("]),
+    (check_psnr, lambda a, b: torch.zeros(len(a)), ["log10", "2**2", "4 /"]),
+    (check_timestep_embedding, lambda t, dim: torch.zeros(len(t), dim), ["exp(", "ln(10000)", "cat("]),
+])
+def test_the_hint_for_an_unrecognised_mistake_gives_no_code(check, wrong, answer):
+    with pytest.raises(AssertionError, match="hint: ") as caught:
+        check(wrong)
+    hint = str(caught.value).split("hint: ", 1)[1]
+    assert not [piece for piece in answer if piece in hint], hint

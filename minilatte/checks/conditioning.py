@@ -42,7 +42,7 @@ def check_timestep_embedding(timestep_embedding) -> None:
         t = torch.tensor([0, 1, 17, 250, 999])
         expected = reference_timestep_embedding(t, dim)
         got = call("timestep_embedding", timestep_embedding, t, dim)
-        hint = "frequencies exp(-ln(10000) · i / half) for i = 0 … half-1, then cat([cos, sin])"
+        hint = "check the frequencies (one per channel of a half, as in the prompt) and which half comes first"
         if isinstance(got, torch.Tensor) and got.shape == expected.shape:
             half = dim // 2
             if torch.allclose(got.float(), torch.cat([expected[:, half:], expected[:, :half]], 1), atol=1e-4):

@@ -35,7 +35,7 @@ def check_to_uint8(to_uint8) -> None:
     got = call("to_uint8", to_uint8, video.clone())
     if isinstance(got, np.ndarray):
         got = torch.from_numpy(got)
-    hint = "(video + 1) * 127.5 maps [-1, 1] to [0, 255]; clamp first, round, cast to uint8, put channels last"
+    hint = "−1 must become 0 and 1 must become 255; clamp first, round, and return uint8 with the channels last"
     if isinstance(got, torch.Tensor):
         if tuple(got.shape) == (2, 3, 4, 5):
             hint = "image libraries want channels last: rearrange 'f c h w -> f h w c'"
@@ -121,8 +121,8 @@ def check_frame_indices(frame_indices) -> None:
         except (TypeError, ValueError):
             pass
         name = f"frame_indices(total={total}, num_frames={num_frames}, frame_interval={frame_interval}, begin={begin})"
-        hint = ("spread num_frames indices evenly from the window's first frame to its last: "
-                "np.linspace(begin, end - 1, num_frames), end = min(begin + window, total), then .astype(int)")
+        hint = ("spread num_frames indices evenly from the window's first frame to its last frame (a short "
+                "video cuts the window at its end), truncated to integers")
         if isinstance(got, torch.Tensor) and got.dim() == 1 and len(got) == num_frames and not got.is_floating_point():
             got = got.long()
             same = lambda indices: torch.equal(got, torch.as_tensor(indices, dtype=torch.long))  # noqa: E731
@@ -155,7 +155,7 @@ def check_psnr(psnr) -> None:
     b = (a + levels * torch.randn(a.shape, generator=gen)).clamp(-1, 1)
     expected = tiny_vae.psnr(a, b)
     got = call("psnr", psnr, a, b)
-    hint = "per item: MSE over every axis but the batch axis, then 10 * log10(2**2 / MSE)"
+    hint = "one PSNR per item: the mean squared error over every axis but the batch axis, and the peak of [-1, 1]"
     if isinstance(got, torch.Tensor):
         if got.dim() == 0 or got.numel() == 1:
             hint = "one PSNR per item: average the squared error over every axis but the first (flatten(1).mean(1))"
