@@ -4,8 +4,10 @@
 
 For the samples of a trained ``cpu``-config model (DDIM and CFG as its config says) against real
 clips: the probe's metrics, the histogram of the probe's motion head (8 start directions) for
-samples and real clips, the mean frame-to-frame change, and the "VAE floor" — real clips passed
-through the tiny VAE and back, scored against real clips (what a perfect latent model would reach).
+samples and real clips, the mean frame-to-frame change, the colour drift (the standard deviation
+over a clip's frames of its mean colour, averaged over clips: a real clip keeps one colour), and the
+"VAE floor" — real clips passed through the tiny VAE and back, scored against real clips (what a
+perfect latent model would reach).
 Writes benchmarks/results/demo_diagnosis.json.
 """
 from __future__ import annotations
@@ -48,6 +50,9 @@ def diagnose(checkpoint: str, num_samples: int) -> dict:
     def frame_change(videos):
         return float((videos[:, 1:] - videos[:, :-1]).abs().mean())
 
+    def colour_drift(videos):   # how much a clip's mean colour changes over its frames (one object, one colour)
+        return float(videos.mean(dim=(-1, -2)).std(dim=1).mean())
+
     return {
         "checkpoint": checkpoint, "num_samples": num_samples,
         "sampler": cfg.diffusion.sampler, "sampling_steps": cfg.diffusion.sampling_steps,
@@ -58,6 +63,8 @@ def diagnose(checkpoint: str, num_samples: int) -> dict:
                                               labels=vae_labels, reference=reference, probe=probe)),
         "motion_histogram": {"samples": motions(fake), "real": motions(real)},
         "mean_frame_change": {"samples": frame_change(fake), "real": frame_change(real)},
+        "colour_drift": {"samples": colour_drift(fake), "real": colour_drift(real),
+                         "real_through_vae": colour_drift(through_vae.clamp(-1, 1))},
     }
 
 
