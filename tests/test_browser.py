@@ -141,15 +141,26 @@ def run_all(pages, browser, lab, name):
     """, timeout=60_000, polling=250)                              # Run All has started
     # Done when no cell is queued or running and the kernel is idle; then every code cell must have run
     # (Run All stops at the first error: the cells after it keep no execution count).
+    # The kernel is idle for a moment between two queued cells, and JupyterLab renders only the cells in
+    # view, so "done" must also hold 3 s later with no new cell run (a loaded machine showed the gap).
+    idle = """() => {
+        const panel = window.jupyterapp.shell.currentWidget;
+        const code = panel.content.widgets.filter(cell => cell.model.type === 'code');
+        return code.some(cell => cell.model.executionCount !== null)
+            && code.every(cell => cell.model.executionState !== 'running')
+            && ![...document.querySelectorAll('.jp-Notebook .jp-InputPrompt')].some(p => p.textContent.includes('*'))
+            && panel.sessionContext.session.kernel.status === 'idle';
+    }"""
+    executed = """() => window.jupyterapp.shell.currentWidget.content.widgets
+        .filter(cell => cell.model.type === 'code' && cell.model.executionCount !== null).length"""
+    deadline = time.monotonic() + RUN_ALL_TIMEOUT_S
     try:
-        page.wait_for_function("""() => {
-            const panel = window.jupyterapp.shell.currentWidget;
-            const code = panel.content.widgets.filter(cell => cell.model.type === 'code');
-            return code.some(cell => cell.model.executionCount !== null)
-                && code.every(cell => cell.model.executionState !== 'running')
-                && ![...document.querySelectorAll('.jp-Notebook .jp-InputPrompt')].some(p => p.textContent.includes('*'))
-                && panel.sessionContext.session.kernel.status === 'idle';
-        }""", timeout=RUN_ALL_TIMEOUT_S * 1000, polling=500)
+        while True:
+            page.wait_for_function(idle, timeout=max(1.0, deadline - time.monotonic()) * 1000, polling=500)
+            before = page.evaluate(executed)
+            page.wait_for_timeout(3000)
+            if page.evaluate(idle) and page.evaluate(executed) == before:
+                break
     finally:
         page.screenshot(path=str(ARTIFACTS / f"{Path(name).stem}-after-run-all.png"))
     return page
