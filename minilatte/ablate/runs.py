@@ -22,6 +22,7 @@ from ..config import RunConfig, apply_overrides, build_config
 from ..convert import init_from_dit
 from ..evaluate import evaluate
 from ..flops import train_step_flops
+from ..run_folder import config_differences
 from ..train import train
 from .studies import TIERS, Arm
 
@@ -64,17 +65,13 @@ def _claim(folder: Path, cfg: RunConfig) -> None:
     """Record the run's config in its folder, or check that the folder holds a run of this config."""
     folder.mkdir(parents=True, exist_ok=True)
     record = folder / RUN_FILE
-    wanted = cfg.to_dict()
-    if record.exists():
-        try:    # read through today's config: a setting added since, at its default, changes nothing
-            recorded = build_config(json.loads(record.read_text())).to_dict()
-        except Exception:       # a setting that no longer exists, or an invalid value: not this run
-            recorded = None
-        if json.loads(json.dumps(recorded)) != json.loads(json.dumps(wanted)):
-            raise ValueError(f"{folder} holds a run of other settings (see its {RUN_FILE}); delete it or use "
-                             "another --work")
+    if record.exists():   # compared as today's config reads it: a setting added since, at its default, is no change
+        blocking, other = config_differences(json.loads(record.read_text()), cfg)
+        if blocking or other:
+            raise ValueError(f"{folder} holds a run of other settings ({'; '.join((blocking + other)[:3])}); "
+                             "delete it or use another --work")
         return
-    _write_json(record, wanted)
+    _write_json(record, cfg.to_dict())
 
 
 def _write_json(path: Path, data) -> None:
