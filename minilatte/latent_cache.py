@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from torch.utils.data import Dataset
-from tqdm.auto import tqdm
+from .progress import progress_bar
 
 from .vae import LatentCodec, vae_folder
 
@@ -56,7 +56,7 @@ def build_latent_cache(dataset: Dataset, codec: LatentCodec, vae_path: str | Pat
                          "delete it or choose another folder")
     device = next(codec.parameters()).device
     means, stds, labels, motions = [], [], [], []
-    for start in tqdm(range(0, len(dataset), batch_size), desc="encoding latents", disable=not progress):
+    for start in progress_bar(range(0, len(dataset), batch_size), desc="encoding latents", disable=not progress):
         items = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
         video = torch.stack([item["video"] for item in items]).to(device)      # (b, F, 3, H, W)
         mean, std = codec.encode_moments(video)                                  # (b, F, C, h, w) each

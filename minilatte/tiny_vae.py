@@ -32,7 +32,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from einops import rearrange
-from tqdm.auto import tqdm
+from .progress import progress_bar
 
 from .data import synthetic_dataset
 from .vae import LatentCodec
@@ -83,7 +83,7 @@ def train_tiny_vae(out: str | Path, steps: int = 1200, batch_size: int = 24, lr:
     batches = frame_batches(TRAIN_SEED, batch_size)
     gen = torch.Generator().manual_seed(seed)
     start = time.perf_counter()
-    bar = tqdm(range(steps), desc="tiny VAE", disable=not progress)
+    bar = progress_bar(range(steps), desc="tiny VAE", disable=not progress)
     for step in bar:
         x = next(batches)
         posterior = vae.encode(x).latent_dist

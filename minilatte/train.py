@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader, Sampler
-from tqdm.auto import tqdm
+from .progress import progress_bar
 
 from . import checkpoint as ckpt
 from . import runtime
@@ -542,7 +542,7 @@ class Trainer:
     def _progress_bar(self):
         if not (self.progress and self.ctx.is_main):
             return None
-        return tqdm(   # tqdm.auto: a widget in Jupyter, text in a terminal
+        return progress_bar(   # text, in a terminal and in Jupyter alike
             total=self.cfg.train.steps, initial=self.step, desc=self.cfg.name, unit="step", dynamic_ncols=True)
 
     def write_samples(self) -> Path | None:

@@ -33,7 +33,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from ..progress import progress_bar
 
 from .losses import discretized_gaussian_log_likelihood, mean_flat, normal_kl
 
@@ -270,7 +270,7 @@ class GaussianDiffusion:
         x = noise.to(device) if noise is not None else torch.randn(*shape, device=device)
         timesteps = list(range(self.num_timesteps))[::-1]
         if progress:
-            timesteps = tqdm(timesteps, desc="sampling", leave=False)
+            timesteps = progress_bar(timesteps, desc="sampling", leave=False)
         for i in timesteps:
             t = torch.full((x.shape[0],), i, device=device, dtype=torch.long)
             with torch.no_grad():

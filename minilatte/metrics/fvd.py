@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from einops import rearrange
-from tqdm.auto import tqdm
+from ..progress import progress_bar
 
 from .frechet import frechet_distance
 from .i3d_weights import load_i3d
@@ -105,7 +105,7 @@ def i3d_features(videos, model: torch.nn.Module | None = None, batch_size: int =
     model = (load_i3d() if model is None else model).to(device).eval()
     starts = range(0, len(videos), batch_size)
     if progress:
-        starts = tqdm(starts, desc="I3D features", unit="batch")
+        starts = progress_bar(starts, desc="I3D features", unit="batch")
     out = [model(preprocess_for_i3d(videos[s:s + batch_size], num_frames, frame_repeat).to(device)).double().cpu()
            for s in starts]
     return torch.cat(out).numpy()
