@@ -385,6 +385,14 @@ class Trainer:
             rows = [r for r in csv.DictReader(f) if int(r["step"]) <= step]
         self._write_log(rows, mode="w")
 
+    def last_logged_loss(self) -> float:
+        """The loss of the last row of log.csv (NaN before the first): what a finished run reports when resumed."""
+        if not self.log_path.exists():
+            return float("nan")
+        with open(self.log_path) as f:
+            rows = list(csv.DictReader(f))
+        return float(rows[-1]["loss"]) if rows else float("nan")
+
     def _write_log(self, rows: list[dict], mode: str = "a") -> None:
         new = mode == "w" or not self.log_path.exists()
         with open(self.log_path, mode, newline="") as f:
@@ -586,5 +594,6 @@ def _train(ctx: DistContext, cfg: RunConfig, out_dir, resume, progress, overwrit
         init_weights(trainer.model)
         trainer.ema.load_state_dict(trainer.model.state_dict())
     if trainer.step >= cfg.train.steps:
-        return TrainResult(trainer.out_dir, trainer.step, float("nan"), ckpt.latest_checkpoint(trainer.ckpt_dir), None)
+        return TrainResult(trainer.out_dir, trainer.step, trainer.last_logged_loss(),
+                           ckpt.latest_checkpoint(trainer.ckpt_dir), None)
     return trainer.run()

@@ -45,6 +45,13 @@ def test_resume_in_process_matches_an_uninterrupted_run(tmp_path):
     assert all(torch.equal(a["ema"][k], b["ema"][k]) for k in a["ema"])
 
 
+def test_resuming_a_finished_run_trains_nothing_and_reports_its_last_logged_loss(tmp_path):
+    cfg = load_config("ci", ["train.num_sample_videos=0", "model.num_classes=3"])
+    train(cfg, tmp_path, progress=False)
+    again = train(cfg, tmp_path, resume=True, progress=False)
+    assert again.step == 20 and again.final_loss == float(last_log_row(tmp_path)["loss"])
+
+
 def test_kill_9_then_resume_gives_the_same_final_loss(tmp_path):
     args = [sys.executable, "-m", "minilatte", "train", "--config", "ci", "--no-progress",
             "--set", "train.steps=300", "--set", "train.ckpt_every=20", "--set", "train.log_every=20",
