@@ -24,8 +24,8 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 from torch.utils.data import Dataset
-from .progress import progress_bar
 
+from .progress import progress_bar
 from .vae import LatentCodec, vae_folder
 
 

@@ -32,8 +32,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from einops import rearrange
-from .progress import progress_bar
 
+from .progress import progress_bar
 from .data import synthetic_dataset
 from .vae import LatentCodec
 

@@ -25,8 +25,8 @@ from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader, Sampler
-from .progress import progress_bar
 
+from .progress import progress_bar
 from . import checkpoint as ckpt
 from . import runtime
 from .config import ConfigError, RunConfig

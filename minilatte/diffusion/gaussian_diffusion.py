@@ -33,8 +33,8 @@ from typing import Callable, Iterator
 
 import numpy as np
 import torch
-from ..progress import progress_bar
 
+from ..progress import progress_bar
 from .losses import discretized_gaussian_log_likelihood, mean_flat, normal_kl
 
 PREDICTIONS = ("epsilon", "x_start", "velocity")

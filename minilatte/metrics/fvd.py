@@ -18,8 +18,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from einops import rearrange
-from ..progress import progress_bar
 
+from ..progress import progress_bar
 from .frechet import frechet_distance
 from .i3d_weights import load_i3d
 
