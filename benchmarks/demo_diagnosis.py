@@ -5,9 +5,15 @@
 For the samples of a trained ``cpu``-config model (DDIM and CFG as its config says) against real
 clips: the probe's metrics, the histogram of the probe's motion head (8 start directions) for
 samples and real clips, the mean frame-to-frame change, the colour drift (the standard deviation
-over a clip's frames of its mean colour, averaged over clips: a real clip keeps one colour), and the
-"VAE floor" — real clips passed through the tiny VAE and back, scored against real clips (what a
-perfect latent model would reach).
+over a clip's frames of its mean colour, averaged over clips: a real clip keeps one colour), the
+smoothness of the object's path (its centroid's acceleration from frame to frame, in pixels: a real
+object moves at constant velocity except when it bounces), and the "VAE floor" — real clips passed
+through the tiny VAE and back, scored against real clips (what a perfect latent model would reach).
+
+Then which of those differences the probe's FD actually sees: each is put into *real* clips on its
+own — the samples' share of diagonal starts, a colour that changes from frame to frame as much as
+the samples' does, a path that jitters by a pixel or two — and the altered real clips are scored
+like samples.
 Writes benchmarks/results/demo_diagnosis.json.
 """
 from __future__ import annotations
@@ -32,6 +38,47 @@ def _summary(scores: dict) -> dict:
     return {name: {k: m[k] for k in KEEP if k in m} for name, m in scores.items()}
 
 
+def colour_drift(videos: torch.Tensor) -> float:
+    """How much a clip's mean colour changes over its frames (one object, one colour), averaged over clips."""
+    return float(videos.mean(dim=(-1, -2)).std(dim=1).mean())
+
+
+def centroids(videos: torch.Tensor) -> torch.Tensor:
+    """(B, F, 2) x, y in pixels of the bright object in each frame of (B, F, C, H, W) clips in [-1, 1]."""
+    weight = ((videos + 1) / 2).sum(2)
+    weight = torch.where(weight > 0.3, weight, torch.zeros_like(weight))     # the black background weighs nothing
+    height, width = weight.shape[-2:]
+    ys = torch.arange(height, dtype=weight.dtype).view(height, 1)
+    xs = torch.arange(width, dtype=weight.dtype).view(1, width)
+    mass = weight.sum((-1, -2)).clamp(min=1e-6)
+    return torch.stack([(weight * xs).sum((-1, -2)) / mass, (weight * ys).sum((-1, -2)) / mass], dim=-1)
+
+
+def path_acceleration(videos: torch.Tensor) -> dict:
+    """How smooth the object's path is: speed and |second difference| of its centroid, in pixels per frame."""
+    velocity = centroids(videos).diff(dim=1)
+    acceleration = velocity.diff(dim=1).norm(dim=-1)
+    return {"speed": float(velocity.norm(dim=-1).mean()), "median": float(acceleration.median()),
+            "mean": float(acceleration.mean()), "share_over_1px": float((acceleration > 1).float().mean())}
+
+
+def colour_jitter(videos: torch.Tensor, sigma: float, gen: torch.Generator) -> torch.Tensor:
+    """Each frame's colour channels scaled by 1 + sigma * N(0, 1), independently per frame: a drifting colour."""
+    scale = 1 + sigma * torch.randn(*videos.shape[:3], 1, 1, generator=gen)
+    return (((videos + 1) / 2 * scale).clamp(0, 1)) * 2 - 1
+
+
+def position_jitter(videos: torch.Tensor, pixels: int, gen: torch.Generator) -> torch.Tensor:
+    """Each frame shifted by a random whole number of pixels in [-pixels, pixels] along x and y (rolled: what
+    leaves one edge enters the other): a jittery path."""
+    out = videos.clone()
+    shifts = torch.randint(-pixels, pixels + 1, (*videos.shape[:2], 2), generator=gen).tolist()
+    for b, clip in enumerate(shifts):
+        for f, (dx, dy) in enumerate(clip):
+            out[b, f] = torch.roll(videos[b, f], shifts=(dy, dx), dims=(-2, -1))
+    return out
+
+
 @torch.no_grad()
 def diagnose(checkpoint: str, num_samples: int) -> dict:
     model, cfg = load_for_sampling(checkpoint)
@@ -50,8 +97,40 @@ def diagnose(checkpoint: str, num_samples: int) -> dict:
     def frame_change(videos):
         return float((videos[:, 1:] - videos[:, :-1]).abs().mean())
 
-    def colour_drift(videos):   # how much a clip's mean colour changes over its frames (one object, one colour)
-        return float(videos.mean(dim=(-1, -2)).std(dim=1).mean())
+    pool, pool_labels = real_clips(cfg, 4 * num_samples, 3)        # real clips to alter
+
+    def score_real_altered(videos, labels):
+        scores = evaluate_videos(real, videos.clamp(-1, 1), ["fd-probe"], dataset=cfg.data.dataset, labels=labels,
+                                 reference=reference, probe=probe)
+        return {k: scores["fd-probe"][k] for k in KEEP}
+
+    with torch.no_grad():
+        starts = torch.cat([probe(pool[s:s + 128])["motion"].argmax(-1) for s in range(0, len(pool), 128)])
+    diagonal = torch.isin(starts, torch.tensor([i for i, name in enumerate(DIRECTIONS) if len(name) == 2]))
+    fake_diagonal = float(torch.isin(probe(fake)["motion"].argmax(-1), torch.tensor(
+        [i for i, name in enumerate(DIRECTIONS) if len(name) == 2])).float().mean())
+    n_diag = round(fake_diagonal * num_samples)
+    biased = torch.cat([torch.nonzero(diagonal).flatten()[:n_diag], torch.nonzero(~diagonal).flatten()[:num_samples - n_diag]])
+    clips, clip_labels = pool[:num_samples], pool_labels[:num_samples]
+    gen = torch.Generator().manual_seed(0)
+    counterfactuals = {
+        "real clips": {"fd-probe": score_real_altered(clips, clip_labels)},
+        f"real clips, {fake_diagonal:.0%} diagonal starts like the samples": {
+            "fd-probe": score_real_altered(pool[biased], pool_labels[biased])},
+    }
+    for sigma in (0.2, 0.3):
+        altered = colour_jitter(clips, sigma, gen)
+        counterfactuals[f"real clips, colour scaled by 1 + {sigma} N(0, 1) per frame and channel"] = {
+            "colour_drift": colour_drift(altered), "fd-probe": score_real_altered(altered, clip_labels)}
+    for pixels in (1, 2):
+        altered = position_jitter(clips, pixels, gen)
+        counterfactuals[f"real clips, each frame shifted by up to {pixels} px"] = {
+            "path_acceleration": path_acceleration(altered), "fd-probe": score_real_altered(altered, clip_labels)}
+    altered = position_jitter(colour_jitter(pool[biased], 0.2, gen), 1, gen)
+    counterfactuals["real clips with all three: the samples' diagonal share, colour scaled by 1 + 0.2 N(0, 1), "
+                    "shifted by up to 1 px"] = {
+        "colour_drift": colour_drift(altered), "path_acceleration": path_acceleration(altered),
+        "fd-probe": score_real_altered(altered, pool_labels[biased])}
 
     return {
         "checkpoint": checkpoint, "num_samples": num_samples,
@@ -65,6 +144,9 @@ def diagnose(checkpoint: str, num_samples: int) -> dict:
         "mean_frame_change": {"samples": frame_change(fake), "real": frame_change(real)},
         "colour_drift": {"samples": colour_drift(fake), "real": colour_drift(real),
                          "real_through_vae": colour_drift(through_vae.clamp(-1, 1))},
+        "path_acceleration": {"samples": path_acceleration(fake), "real": path_acceleration(real),
+                              "real_through_vae": path_acceleration(through_vae.clamp(-1, 1))},
+        "real_clips_altered": counterfactuals,
     }
 
 
