@@ -68,14 +68,17 @@ def colour_jitter(videos: torch.Tensor, sigma: float, gen: torch.Generator) -> t
     return (((videos + 1) / 2 * scale).clamp(0, 1)) * 2 - 1
 
 
-def position_jitter(videos: torch.Tensor, pixels: int, gen: torch.Generator) -> torch.Tensor:
-    """Each frame shifted by a random whole number of pixels in [-pixels, pixels] along x and y (rolled: what
-    leaves one edge enters the other): a jittery path."""
+def position_jitter(videos: torch.Tensor, pixels: int, gen: torch.Generator, share: float = 1.0) -> torch.Tensor:
+    """A jittery path: each frame, with probability ``share``, shifted by a random whole number of pixels in
+    [-pixels, pixels] along x and y; what is uncovered is background (-1), what leaves the frame is lost."""
     out = videos.clone()
-    shifts = torch.randint(-pixels, pixels + 1, (*videos.shape[:2], 2), generator=gen).tolist()
-    for b, clip in enumerate(shifts):
-        for f, (dx, dy) in enumerate(clip):
-            out[b, f] = torch.roll(videos[b, f], shifts=(dy, dx), dims=(-2, -1))
+    padded = torch.nn.functional.pad(videos, (pixels, pixels, pixels, pixels), value=-1.0)
+    height, width = videos.shape[-2:]
+    shifts = torch.randint(-pixels, pixels + 1, (*videos.shape[:2], 2), generator=gen)
+    moved = torch.rand(videos.shape[:2], generator=gen) < share
+    for b, f in moved.nonzero().tolist():
+        dx, dy = shifts[b, f].tolist()
+        out[b, f] = padded[b, f, :, pixels - dy:pixels - dy + height, pixels - dx:pixels - dx + width]
     return out
 
 
@@ -104,31 +107,37 @@ def diagnose(checkpoint: str, num_samples: int) -> dict:
                                  reference=reference, probe=probe)
         return {k: scores["fd-probe"][k] for k in KEEP}
 
-    with torch.no_grad():
-        starts = torch.cat([probe(pool[s:s + 128])["motion"].argmax(-1) for s in range(0, len(pool), 128)])
+    starts = torch.cat([probe(pool[s:s + 128])["motion"].argmax(-1) for s in range(0, len(pool), 128)])
     diagonal = torch.isin(starts, torch.tensor([i for i, name in enumerate(DIRECTIONS) if len(name) == 2]))
     fake_diagonal = float(torch.isin(probe(fake)["motion"].argmax(-1), torch.tensor(
         [i for i, name in enumerate(DIRECTIONS) if len(name) == 2])).float().mean())
     n_diag = round(fake_diagonal * num_samples)
-    biased = torch.cat([torch.nonzero(diagonal).flatten()[:n_diag], torch.nonzero(~diagonal).flatten()[:num_samples - n_diag]])
+    diagonal_ids, straight_ids = torch.nonzero(diagonal).flatten(), torch.nonzero(~diagonal).flatten()
+    if len(diagonal_ids) < n_diag or len(straight_ids) < num_samples - n_diag:
+        raise ValueError(f"{len(pool)} real clips hold {len(diagonal_ids)} diagonal and {len(straight_ids)} other "
+                         f"starts; {n_diag} and {num_samples - n_diag} are needed")
+    biased = torch.cat([diagonal_ids[:n_diag], straight_ids[:num_samples - n_diag]])
     clips, clip_labels = pool[:num_samples], pool_labels[:num_samples]
-    gen = torch.Generator().manual_seed(0)
+
+    def seeded(k):        # one generator per altered set, so that each is reproducible on its own
+        return torch.Generator().manual_seed(k)
+
     counterfactuals = {
         "real clips": {"fd-probe": score_real_altered(clips, clip_labels)},
         f"real clips, {fake_diagonal:.0%} diagonal starts like the samples": {
             "fd-probe": score_real_altered(pool[biased], pool_labels[biased])},
     }
-    for sigma in (0.2, 0.3):
-        altered = colour_jitter(clips, sigma, gen)
+    for k, sigma in enumerate((0.2, 0.3)):
+        altered = colour_jitter(clips, sigma, seeded(k))
         counterfactuals[f"real clips, colour scaled by 1 + {sigma} N(0, 1) per frame and channel"] = {
             "colour_drift": colour_drift(altered), "fd-probe": score_real_altered(altered, clip_labels)}
-    for pixels in (1, 2):
-        altered = position_jitter(clips, pixels, gen)
-        counterfactuals[f"real clips, each frame shifted by up to {pixels} px"] = {
+    for k, (pixels, share) in enumerate(((1, 0.7), (1, 1.0), (2, 1.0))):   # 70 %: as jittery as the samples
+        altered = position_jitter(clips, pixels, seeded(10 + k), share)
+        counterfactuals[f"real clips, {share:.0%} of the frames shifted by up to {pixels} px"] = {
             "path_acceleration": path_acceleration(altered), "fd-probe": score_real_altered(altered, clip_labels)}
-    altered = position_jitter(colour_jitter(pool[biased], 0.2, gen), 1, gen)
+    altered = position_jitter(colour_jitter(pool[biased], 0.2, seeded(20)), 1, seeded(21), 0.7)
     counterfactuals["real clips with all three: the samples' diagonal share, colour scaled by 1 + 0.2 N(0, 1), "
-                    "shifted by up to 1 px"] = {
+                    "70 % of the frames shifted by up to 1 px"] = {
         "colour_drift": colour_drift(altered), "path_acceleration": path_acceleration(altered),
         "fd-probe": score_real_altered(altered, pool_labels[biased])}
 

@@ -26,6 +26,23 @@ def test_a_square_moving_at_constant_speed_has_no_acceleration_and_its_centroid_
     assert path["median"] == 0.0 and abs(path["speed"] - 2.0) < 1e-6
 
 
+def test_a_bounce_is_an_acceleration_of_twice_the_speed():
+    videos = -torch.ones(1, 3, 3, 16, 16)
+    for f, x in enumerate((4, 6, 4)):                               # right by 2 px, then back
+        videos[0, f, :, 4:8, x:x + 4] = 1.0
+    torch.testing.assert_close(diagnosis.centroids(videos)[0, :, 1], torch.full((3,), 5.5))
+    assert diagnosis.path_acceleration(videos)["median"] == 4.0
+
+
+def test_position_jitter_moves_whole_frames_without_wrapping_round_the_edge():
+    videos = -torch.ones(1, 6, 3, 8, 8)
+    videos[:, :, :, 3:5, 0] = 1.0                                  # an object on the left edge
+    jittered = diagnosis.position_jitter(videos, 1, torch.Generator().manual_seed(0))
+    assert (jittered[..., 7] == -1).all()                           # nothing re-enters on the right
+    assert not torch.equal(jittered, videos)
+    assert torch.equal(diagnosis.position_jitter(videos, 1, torch.Generator().manual_seed(0), share=0.0), videos)
+
+
 def test_real_paths_are_smooth_and_jitter_shows_as_acceleration():
     real = _clips()
     smooth = diagnosis.path_acceleration(real)["median"]
