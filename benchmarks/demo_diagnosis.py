@@ -94,8 +94,11 @@ def diagnose(checkpoint: str, num_samples: int) -> dict:
     metrics = ["fd-probe", "fd-frame", "kid", "acc"]
     probe = load_probe()
 
+    def starts(videos):       # the probe's start direction of each clip, as an index into DIRECTIONS
+        return torch.cat([probe(videos[s:s + 128])["motion"].argmax(-1) for s in range(0, len(videos), 128)])
+
     def motions(videos):
-        return dict(zip(DIRECTIONS, torch.bincount(probe(videos)["motion"].argmax(-1), minlength=8).tolist()))
+        return dict(zip(DIRECTIONS, torch.bincount(starts(videos), minlength=8).tolist()))
 
     def frame_change(videos):
         return float((videos[:, 1:] - videos[:, :-1]).abs().mean())
@@ -107,10 +110,9 @@ def diagnose(checkpoint: str, num_samples: int) -> dict:
                                  reference=reference, probe=probe)
         return {k: scores["fd-probe"][k] for k in KEEP}
 
-    starts = torch.cat([probe(pool[s:s + 128])["motion"].argmax(-1) for s in range(0, len(pool), 128)])
-    diagonal = torch.isin(starts, torch.tensor([i for i, name in enumerate(DIRECTIONS) if len(name) == 2]))
-    fake_diagonal = float(torch.isin(probe(fake)["motion"].argmax(-1), torch.tensor(
-        [i for i, name in enumerate(DIRECTIONS) if len(name) == 2])).float().mean())
+    diagonals = torch.tensor([i for i, name in enumerate(DIRECTIONS) if len(name) == 2])     # NE, NW, SW, SE
+    diagonal = torch.isin(starts(pool), diagonals)
+    fake_diagonal = float(torch.isin(starts(fake), diagonals).float().mean())
     n_diag = round(fake_diagonal * num_samples)
     diagonal_ids, straight_ids = torch.nonzero(diagonal).flatten(), torch.nonzero(~diagonal).flatten()
     if len(diagonal_ids) < n_diag or len(straight_ids) < num_samples - n_diag:
