@@ -162,3 +162,26 @@ def test_findings_table_has_a_row_per_study_and_says_which_are_not_run():
     row = next(line for line in table if line.startswith("| conditioning |"))
     assert f"**{REPRODUCED}**" in row and "s-adaln 9 [" in row and "tokens 11" in row and row.endswith("| 3 |")
     assert sum("not run yet" in line for line in table) == len(STUDIES) - 1
+
+
+def test_tables_show_intervals_clipped_to_what_a_metric_can_take_and_keep_the_computed_ones():
+    from minilatte.ablate.report import CLIPPED_NOTE, findings_table, to_markdown
+    wide = {"name": "s-adaln", "steps": 120, "flops_per_step": 1e9, "total_flops": 1.2e11,
+            "fd_probe": summarize([126.4, 167.4]), "kid": summarize([-0.5, 9.5]), "acc": summarize([0.04688, 0.0])}
+    narrow = {"name": "tokens", "steps": 120, "flops_per_step": 1e9, "total_flops": 1.2e11,
+              "fd_probe": summarize([261.3, 283.5]), "kid": summarize([30.8, 34.7]), "acc": summarize([0.9, 0.98])}
+    result = {"study": "conditioning", "tier": "ci", "seeds": 2, "verdict": INCONCLUSIVE, "paper": "x", "notes": "",
+              "arms": [wide, narrow]}
+    assert wide["fd_probe"]["ci_low"] < 0 and wide["acc"]["ci_low"] < 0 and narrow["acc"]["ci_high"] > 1
+    table = to_markdown([result])
+    row = next(line for line in table.splitlines() if line.startswith("| s-adaln |"))
+    fd, kid, acc = (cell.strip() for cell in row.split("|")[2:5])
+    assert fd == f"147 [0, {wide['fd_probe']['ci_high']:.3g}]"
+    assert acc == f"0.0234 [0, {wide['acc']['ci_high']:.3g}]"
+    assert kid == f"4.5 [{wide['kid']['ci_low']:.3g}, {wide['kid']['ci_high']:.3g}]"   # KID can be negative
+    assert "| 0.94 [0.432, 1] |" in next(line for line in table.splitlines() if line.startswith("| tokens |"))
+    assert CLIPPED_NOTE in table and CLIPPED_NOTE in findings_table([result])
+    assert wide["fd_probe"]["ci_low"] < 0                      # the summaries (JSON, verdict) are untouched
+    assert verdict({"s-adaln": wide["fd_probe"], "tokens": narrow["fd_probe"]}, "s-adaln") == INCONCLUSIVE
+    narrow_only = dict(result, arms=[dict(narrow, acc=summarize([0.90, 0.91, 0.92]))])
+    assert CLIPPED_NOTE not in to_markdown([narrow_only]) and CLIPPED_NOTE not in findings_table([narrow_only])

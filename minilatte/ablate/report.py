@@ -1,5 +1,11 @@
 """A study's results: the JSON (per arm, per metric: per-seed values, mean, 95 % t-interval), a Markdown
-table, and the training curves (FD-probe against step, mean and interval across seeds per arm)."""
+table, and the training curves (FD-probe against step, mean and interval across seeds per arm).
+
+The t-interval is symmetric about the mean, so with few seeds and a large spread it can reach past what a
+metric can take: below 0 for a distance, outside [0, 1] for an accuracy. Tables and curves show it clipped
+to that range (``BOUNDS``); the JSON and the verdict keep it as computed (for FD-probe, bounded below by 0,
+clipping could never change a verdict). KID's unbiased estimate can be negative, so it has no bound.
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,6 +16,10 @@ from .studies import STUDIES
 # evaluate()'s metric names -> the JSON's keys; lower is better for all but acc
 KEYS = {"fvd": "fvd", "fd-probe": "fd_probe", "kid": "kid", "acc": "acc"}
 VERDICT_METRIC = "fd_probe"
+BOUNDS = {"fvd": (0.0, None), "fd_probe": (0.0, None), "acc": (0.0, 1.0)}   # (low, high) a value can take
+CLIPPED_NOTE = ("An interval bound of exactly 0 (FD-probe, FVD) or 1 (accuracy) is the t-interval clipped to "
+                "the values the metric can take: with few seeds it reaches past them; the JSON and the verdict "
+                "use it as computed.")
 FAIRNESS = ("equal steps: every arm trains the same number of steps on the same data (the same clips in the "
             "same order for a seed), with the same batch, learning rate and seeds, and is evaluated alike; "
             "variant 3 is parameter-matched to variant 1 (compute_matched_config); where arms differ in cost "
@@ -51,17 +61,30 @@ def study_result(study: str, tier: str, arms: list, runs: dict[str, list[dict]],
             "seeds": len(next(iter(runs.values()))), "fairness": FAIRNESS, "notes": s.notes, "arms": entries}
 
 
-def _cell(summary: dict | None, digits: int = 3) -> str:
+def shown_interval(summary: dict, metric: str) -> tuple[float, float]:
+    """A summary's t-interval clipped to the values ``metric`` can take (``BOUNDS``), for tables and curves."""
+    low, high = BOUNDS.get(metric, (None, None))
+    ci_low, ci_high = summary["ci_low"], summary["ci_high"]
+    return (ci_low if low is None else max(ci_low, low)), (ci_high if high is None else min(ci_high, high))
+
+
+def _clipped(summary: dict | None, metric: str) -> bool:
+    return summary is not None and summary["ci_low"] is not None and \
+        shown_interval(summary, metric) != (summary["ci_low"], summary["ci_high"])
+
+
+def _cell(summary: dict | None, metric: str, digits: int = 3) -> str:
     if summary is None:
         return "–"
     if summary["ci_low"] is None:
         return f"{summary['mean']:.{digits}g}"
-    return f"{summary['mean']:.{digits}g} [{summary['ci_low']:.{digits}g}, {summary['ci_high']:.{digits}g}]"
+    low, high = shown_interval(summary, metric)
+    return f"{summary['mean']:.{digits}g} [{low:.{digits}g}, {high:.{digits}g}]"
 
 
 def to_markdown(results: list[dict]) -> str:
     """One table per study: arms with mean [95 % interval] across seeds, steps and compute."""
-    out = []
+    out, clipped = [], False
     for r in results:
         metrics = [k for k in ("fvd", "fd_probe", "kid", "acc") if k in r["arms"][0]]
         out += [f"### {r['study']} ({r['tier']} tier, {r['seeds']} seed{'s' * (r['seeds'] > 1)}): {r['verdict']}", "",
@@ -74,15 +97,16 @@ def to_markdown(results: list[dict]) -> str:
                 total = f"{total:.3g} (+{a['pretraining']['total_flops'] / 1e15:.3g} pretraining)"
             else:
                 total = f"{total:.3g}"
-            out.append(f"| {a['name']} | " + " | ".join(_cell(a.get(m)) for m in metrics)
+            out.append(f"| {a['name']} | " + " | ".join(_cell(a.get(m), m) for m in metrics)
                        + f" | {a['steps']} | {a['flops_per_step'] / 1e9:.3g} | {total} |")
+            clipped = clipped or any(_clipped(a.get(m), m) for m in metrics)
         floor = [a["fd_probe_real_vs_real"]["mean"] for a in r["arms"] if "fd_probe_real_vs_real" in a]
         if floor:
             out += ["", "FD-probe between two sets of real clips (the floor at this sample size): "
                         f"{sum(floor) / len(floor):.3g}."]
         out.append("")
     out.append("Mean [95 % t-interval across seeds]; FD-probe and KID lower is better, acc higher. Fairness: "
-               + FAIRNESS + ".")
+               + FAIRNESS + "." + (" " + CLIPPED_NOTE if clipped else ""))
     return "\n".join(out) + "\n"
 
 
@@ -91,14 +115,16 @@ def findings_table(results: list[dict]) -> str:
     by_name = {r["study"]: r for r in results}
     rows = ["| study | the paper's finding | verdict here | FD-probe per arm: mean [95 % interval] | seeds |",
             "|---|---|---|---|---|"]
+    clipped = False
     for name, study in STUDIES.items():
         r = by_name.get(name)
         if r is None:
             rows.append(f"| {name} | {study.paper} | not run yet | – | – |")
             continue
-        arms = "; ".join(f"{a['name']} {_cell(a.get(VERDICT_METRIC))}" for a in r["arms"])
+        arms = "; ".join(f"{a['name']} {_cell(a.get(VERDICT_METRIC), VERDICT_METRIC)}" for a in r["arms"])
         rows.append(f"| {name} | {study.paper} | **{r['verdict']}** | {arms} | {r['seeds']} |")
-    return "\n".join(rows) + "\n"
+        clipped = clipped or any(_clipped(a.get(VERDICT_METRIC), VERDICT_METRIC) for a in r["arms"])
+    return "\n".join(rows) + "\n" + ("\n" + CLIPPED_NOTE + "\n" if clipped else "")
 
 
 def plot_curves(result: dict, png: str | Path) -> Path:
@@ -112,8 +138,8 @@ def plot_curves(result: dict, png: str | Path) -> Path:
         points = [p[VERDICT_METRIC] for p in arm["curve"]]
         line, = ax.plot(steps, [p["mean"] for p in points], marker="o", label=arm["name"])
         if points[0]["ci_low"] is not None:
-            ax.fill_between(steps, [p["ci_low"] for p in points], [p["ci_high"] for p in points],
-                            color=line.get_color(), alpha=0.2)
+            low, high = zip(*(shown_interval(p, VERDICT_METRIC) for p in points))
+            ax.fill_between(steps, low, high, color=line.get_color(), alpha=0.2)
     floor = [a["fd_probe_real_vs_real"]["mean"] for a in result["arms"] if "fd_probe_real_vs_real" in a]
     if floor:
         ax.axhline(sum(floor) / len(floor), color="gray", linestyle="--", linewidth=1, label="real vs real")
