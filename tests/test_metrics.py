@@ -13,6 +13,7 @@ import torch
 
 from minilatte.metrics import (bootstrap_ci, compute_fvd, frechet_distance, frechet_distance_from_stats, kid,
                                i3d_features, load_i3d, load_probe, mmd2_unbiased, preprocess_for_i3d, to_uint8_videos)
+from minilatte.metrics.frechet import textbook_sqrtm, trace_sqrt_product
 from minilatte.metrics.i3d import InceptionI3d, max_pool_same, same_padding, Unit3D
 from minilatte.metrics.i3d_weights import (CKPT_SHA256, convert_ckpt, fetch_i3d, flax_to_torch,
                                            load_numpy_pickle, read_ckpt_from_archive, torch_to_flax)
@@ -25,13 +26,32 @@ def _gaussian(n, d, seed, shift=0.0, scale=1.0):
 # --- Fréchet distance --------------------------------------------------------------------------
 
 def test_frechet_distance_matches_scipy_sqrtm():
-    from scipy.linalg import sqrtm
-
     a = _gaussian(300, 12, 0)
     b = _gaussian(300, 12, 1, shift=0.3) @ np.random.default_rng(2).normal(size=(12, 12)) * 0.5
     mu1, mu2, s1, s2 = a.mean(0), b.mean(0), np.cov(a, rowvar=False), np.cov(b, rowvar=False)
-    expected = ((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * np.real(sqrtm(s1 @ s2)))
+    expected = ((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * textbook_sqrtm(s1 @ s2))
     assert frechet_distance(a, b) == pytest.approx(expected, rel=1e-8)
+
+
+def test_textbook_sqrtm_drops_round_off_silently_and_refuses_a_complex_root():
+    import warnings
+
+    import scipy.linalg
+
+    rng = np.random.default_rng(1)
+    s1, s2 = (np.cov(rng.normal(size=(20, 64)), rowvar=False) for _ in range(2))   # N < D: both singular
+    raw = scipy.linalg.sqrtm(s1 @ s2)
+    assert np.iscomplexobj(raw) and 0 < np.abs(raw.imag).max() < 1e-5               # round-off, as notebook 09 shows
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                                              # no warning reaches the caller
+        root = textbook_sqrtm(s1 @ s2)
+    assert root.dtype == np.float64 and np.array_equal(root, raw.real)
+    assert np.trace(root) == pytest.approx(trace_sqrt_product(s1, s2), rel=1e-6)
+    negative = np.diag([-1.0, 4.0])                                                 # no real square root
+    with pytest.raises(ValueError, match="not round-off"):
+        textbook_sqrtm(negative)
+    with pytest.raises(ValueError, match="non-finite values; scipy: Matrix is singular"):
+        textbook_sqrtm(np.array([[0.0, 1.0], [0.0, 0.0]]))                          # has no square root at all
 
 
 def test_frechet_distance_closed_forms():

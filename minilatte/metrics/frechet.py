@@ -54,6 +54,34 @@ def trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray) -> float:
     return float(np.sqrt(np.clip(eigvals, 0.0, None)).sum())
 
 
+def textbook_sqrtm(matrix: np.ndarray, rtol: float = 1e-3) -> np.ndarray:
+    """The real square root of Σ₁Σ₂ (D, D) the way FID and FVD code takes it: ``scipy.linalg.sqrtm``,
+    its imaginary part dropped when it is round-off.
+
+    sqrtm of the non-symmetric, often singular Σ₁Σ₂ returns complex numbers although the exact root is
+    real; their imaginary parts are round-off (1e-8 to 1e-6 for notebook 09's covariances, depending on
+    the CPU), and scipy may warn that the matrix is singular or ill-conditioned. Here the warning is
+    replaced by a check: imaginary parts up to ``rtol`` times the largest real entry are dropped; larger
+    ones, or a root that is not finite, are no round-off and raise ValueError. minilatte's own FD does not
+    use this (``trace_sqrt_product`` needs no complex numbers); it is the reference it is compared with.
+    """
+    import warnings
+
+    import scipy.linalg
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", scipy.linalg.LinAlgWarning)
+        root = scipy.linalg.sqrtm(np.asarray(matrix, np.float64))
+    said = "; scipy: " + "; ".join(str(w.message) for w in caught) if caught else ""
+    if not np.isfinite(root).all():
+        raise ValueError(f"sqrtm returned non-finite values{said}")
+    imag, real = float(np.abs(root.imag).max(initial=0.0)), float(np.abs(root.real).max(initial=0.0))
+    if imag > rtol * real:
+        raise ValueError(f"sqrtm's imaginary part {imag:.3g} is more than {rtol:g} x its largest real entry "
+                         f"{real:.3g}: not round-off (the matrix has no real square root, or sqrtm failed){said}")
+    return root.real
+
+
 def frechet_distance_from_stats(mu1, sigma1, mu2, sigma2) -> float:
     """FD between N(mu1 (D,), sigma1 (D, D)) and N(mu2, sigma2)."""
     mu1, mu2 = np.asarray(mu1, np.float64), np.asarray(mu2, np.float64)
