@@ -1,5 +1,6 @@
 """The READMEs stay in step with the files they describe: the notebook table and every "00 … NN" range
-name exactly the notebooks in notebooks/, and the ablation status and results table say what is committed."""
+name exactly the notebooks in notebooks/; the ablation status, the results table and the committed
+per-study tables say what the committed results hold."""
 import json
 import re
 from pathlib import Path
@@ -86,3 +87,11 @@ def test_readme_ablation_table_and_status_match_the_committed_results():
         assert "not yet for all" not in status and "for some studies" not in status, status
     else:
         assert "not yet for all" in status, f"{status} (missing: {sorted(set(STUDIES) - done)})"
+
+
+def test_committed_ablation_tables_are_what_their_json_makes():
+    from minilatte.ablate import to_markdown
+    for path in sorted((ROOT / "benchmarks" / "results" / "ablations").glob("*.json")):
+        data = json.loads(path.read_text())
+        assert path.with_suffix(".md").read_text() == to_markdown(data.get("studies", [data])), \
+            f"{path.with_suffix('.md').name} is not to_markdown of {path.name}: regenerate it"
