@@ -149,7 +149,8 @@ def plot_curves(result: dict, png: str | Path) -> Path:
         ax.axhline(sum(floor) / len(floor), color="gray", linestyle="--", linewidth=1, label="real vs real")
     ax.set_xlabel("training step")
     ax.set_ylabel("FD-probe (lower is better)")
-    ax.set_title(f"{result['study']} ({result['tier']}, {result['seeds']} seeds): {result['verdict']}", fontsize=9)
+    ax.set_title(f"{result['study']} ({result['tier']}, {result['seeds']} seeds): {result['verdict']} by the paired "
+                 "rule\nshaded: each arm's own 95 % interval across seeds", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
