@@ -4,12 +4,13 @@ The tests shorten the ci tier (a few steps, 8 clips per evaluation) to stay quic
 real ``python -m minilatte ablate --study conditioning --tier ci --seeds 2`` is timed in the README.
 """
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
 from minilatte import ablate
-from minilatte.ablate import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, runs, summarize, verdict
+from minilatte.ablate import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, paired_verdict, runs, summarize, verdict
 from minilatte.ablate.studies import STUDIES, Arm, base_config
 from minilatte.cli import main
 
@@ -46,6 +47,24 @@ def test_ci_study_end_to_end_writes_the_schema_and_a_second_run_trains_nothing(t
     assert main(args) == 0
     assert capsys.readouterr().out.count(": cached;") == 4
     assert json.loads(out.read_text()) == result
+
+
+def test_a_finished_image_init_run_is_read_without_its_image_model(tmp_path, monkeypatch):
+    # the committed run records hold configs and evaluations, not checkpoints: reading them must not pretrain again
+    base = base_config("ci", ("train.steps=6", "train.ckpt_every=3"))
+    arm = Arm("image-init", init="image")
+    first = runs.run_arm(base, arm, 0, tmp_path, "ci", num_samples=8, report=lambda line: None)
+    assert first["pretraining"]["total_flops"] > 0
+    shutil.rmtree(tmp_path / "ci" / "image-pretraining")
+
+    def no_training(*a, **k):
+        raise AssertionError("a cached run was trained again")
+
+    monkeypatch.setattr(runs, "train", no_training)
+    monkeypatch.setattr(runs, "evaluate", no_training)
+    again = runs.run_arm(base, arm, 0, tmp_path, "ci", num_samples=8, report=lambda line: None)
+    assert again["pretraining"] == first["pretraining"] and again["evals"] == first["evals"]
+    assert not (tmp_path / "ci" / "image-pretraining").exists()
 
 
 def test_an_interrupted_run_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch):
@@ -112,6 +131,43 @@ def test_verdict_rule_on_hand_made_numbers():
     assert ablate.stats.combine(REPRODUCED, NOT_REPRODUCED) == NOT_REPRODUCED
 
 
+def test_paired_verdict_separates_a_constant_shift_that_unpaired_intervals_cannot():
+    # seeds that differ a lot (data, evaluation) shift every arm alike; "b" is worse by 1 on every seed, give or take 0.1
+    seed_effect = [0.0, 3.0, -2.0, 5.0, 1.0]
+    a = [8 + e for e in seed_effect]
+    b = [9 + e + n for e, n in zip(seed_effect, [0.1, -0.1, 0.05, 0.0, -0.05])]
+    assert verdict({"a": summarize(a), "b": summarize(b)}, "a") == INCONCLUSIVE      # per-arm intervals overlap
+    assert paired_verdict({"a": a, "b": b}, "a") == REPRODUCED                       # seed by seed: b − a ≈ 1
+    assert paired_verdict({"a": b, "b": a}, "a") == NOT_REPRODUCED                   # the same data, the paper wrong
+    assert paired_verdict({"a": a, "b": b}, None) == NOT_REPRODUCED                  # "little difference" contradicted
+    diff = ablate.stats.paired(b, a)
+    assert diff["mean"] == pytest.approx(1.0) and 0.8 < diff["ci_low"] < 1 < diff["ci_high"] < 1.2
+    assert diff["p_sign_flip"] == 2 / 32            # every seed the same sign: the smallest two-sided p with 5 seeds
+    assert 0 < diff["detectable"] < 0.3             # the spread of the differences is ~0.08
+    # noise larger than the shift: the paired interval contains zero, nothing is claimed
+    noisy = [9 + e + n for e, n in zip(seed_effect, [2.0, -1.5, 1.0, -2.0, 0.5])]
+    assert paired_verdict({"a": a, "b": noisy}, "a") == INCONCLUSIVE
+    assert paired_verdict({"a": a, "b": noisy}, None) == INCONCLUSIVE
+    assert paired_verdict({"a": [1.0], "b": [2.0]}, "a") == INCONCLUSIVE              # one seed: no interval
+    assert paired_verdict({"a": [0.9, 0.95, 0.92], "b": [0.5, 0.6, 0.55]}, "a", lower_is_better=False) == REPRODUCED
+
+
+def test_paired_comparisons_refuse_unaligned_seeds_and_unknown_arms():
+    with pytest.raises(ValueError, match="same seeds"):
+        ablate.stats.paired([1.0, 2.0], [1.0])
+    with pytest.raises(ValueError, match="winner 'c' is not one of the arms a, b"):
+        paired_verdict({"a": [1.0, 2.0], "b": [1.0, 2.0]}, "c")
+    pairs = ablate.stats.paired_comparisons({"x": [1.0, 2.0], "y": [2.0, 3.0], "z": [4.0, 4.0]}, None)
+    assert [(c["arm"], c["minus"]) for c in pairs] == [("y", "x"), ("z", "x"), ("z", "y")]
+
+
+def test_sign_flip_p_is_exact():
+    assert ablate.stats.sign_flip_p([1.0, 1.0, 1.0]) == 2 / 8
+    assert ablate.stats.sign_flip_p([1.0, -1.0]) == 1.0
+    assert ablate.stats.sign_flip_p([3.0, 1.0, 1.0, 1.0]) == 2 / 16    # only all-same signs reach |sum| 6
+    assert ablate.stats.sign_flip_p([1.0, 1.0, 1.0, -1.0]) == 10 / 16  # |sum| >= 2: sums 4, 2, -2, -4 (1+4+4+1 patterns)
+
+
 def test_t_interval_of_three_values():
     s = summarize([1.0, 2.0, 3.0])      # mean 2, sd 1, t(2) = 4.303
     assert s["mean"] == 2.0 and s["ci_high"] - 2.0 == pytest.approx(4.303 / 3 ** 0.5)
@@ -154,13 +210,15 @@ def test_plan_counts_shared_runs_once_and_estimates_the_gpu_tier(capsys):
 
 def test_findings_table_has_a_row_per_study_and_says_which_are_not_run():
     from minilatte.ablate.report import findings_table
-    result = {"study": "conditioning", "verdict": REPRODUCED, "seeds": 3,
-              "arms": [{"name": "s-adaln", "fd_probe": summarize([8.7, 9.4, 8.9])},
-                       {"name": "tokens", "fd_probe": summarize([11.0, 10.8, 11.3])}]}
+    values = {"s-adaln": [8.7, 9.4, 8.9], "tokens": [11.0, 10.8, 11.3]}
+    result = {"study": "conditioning", "verdict": REPRODUCED, "verdict_unpaired": INCONCLUSIVE, "seeds": 3,
+              "paired": [{"step": 2700, **c} for c in ablate.stats.paired_comparisons(values, "s-adaln")],
+              "arms": [{"name": name, "steps": 2700, "fd_probe": summarize(v)} for name, v in values.items()]}
     table = findings_table([result]).splitlines()
     assert len(table) == 2 + len(STUDIES)
     row = next(line for line in table if line.startswith("| conditioning |"))
     assert f"**{REPRODUCED}**" in row and "s-adaln 9 [" in row and "tokens 11" in row and row.endswith("| 3 |")
+    assert "tokens − s-adaln +2.03 [" in row and f"| {INCONCLUSIVE} |" in row
     assert sum("not run yet" in line for line in table) == len(STUDIES) - 1
 
 
@@ -170,8 +228,9 @@ def test_tables_show_intervals_clipped_to_what_a_metric_can_take_and_keep_the_co
             "fd_probe": summarize([126.4, 167.4]), "kid": summarize([-0.5, 9.5]), "acc": summarize([0.04688, 0.0])}
     narrow = {"name": "tokens", "steps": 120, "flops_per_step": 1e9, "total_flops": 1.2e11,
               "fd_probe": summarize([261.3, 283.5]), "kid": summarize([30.8, 34.7]), "acc": summarize([0.9, 0.98])}
+    paired = ablate.stats.paired_comparisons({"s-adaln": [126.4, 167.4], "tokens": [261.3, 283.5]}, "s-adaln")
     result = {"study": "conditioning", "tier": "ci", "seeds": 2, "verdict": INCONCLUSIVE, "paper": "x", "notes": "",
-              "arms": [wide, narrow]}
+              "verdict_unpaired": INCONCLUSIVE, "paired": [{"step": 120, **c} for c in paired], "arms": [wide, narrow]}
     assert wide["fd_probe"]["ci_low"] < 0 and wide["acc"]["ci_low"] < 0 and narrow["acc"]["ci_high"] > 1
     table = to_markdown([result])
     row = next(line for line in table.splitlines() if line.startswith("| s-adaln |"))

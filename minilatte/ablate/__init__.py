@@ -6,7 +6,8 @@
 For each arm of a study (:mod:`.studies`) and each seed, the trainer (:func:`minilatte.train.train`)
 trains the tier's base config with the arm's overrides and :func:`minilatte.evaluate.evaluate` scores
 it (FD-probe, KID, content accuracy; FVD too in the gpu tier) at a few points on the way
-(:mod:`.runs`). Per arm: the mean and a 95 % t-interval across seeds; per study a verdict (:mod:`.stats`),
+(:mod:`.runs`). Per arm: the mean and a 95 % t-interval across seeds; per study the arms compared seed by
+seed (paired intervals) and a verdict from them (:mod:`.stats`),
 a Markdown table and a PNG of the training curves (:mod:`.report`).
 
 Fair by construction, one rule for every study: **equal steps**. Every arm trains the same number of
@@ -33,10 +34,10 @@ from ..run_folder import check_writable_file
 from .plan import plan, plan_markdown
 from .report import findings_table, plot_curves, study_result, to_markdown
 from .runs import run_arm
-from .stats import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, summarize, verdict
+from .stats import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, paired_verdict, summarize, verdict
 from .studies import STUDIES, TIERS, base_config, study_arms
 
-__all__ = ["run_ablation", "STUDIES", "TIERS", "summarize", "verdict", "REPRODUCED", "NOT_REPRODUCED", "INCONCLUSIVE",
+__all__ = ["run_ablation", "STUDIES", "TIERS", "summarize", "paired_verdict", "verdict", "REPRODUCED", "NOT_REPRODUCED", "INCONCLUSIVE",
            "add_arguments"]
 
 

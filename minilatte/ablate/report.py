@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .stats import combine, summarize, verdict
+from .stats import combine, paired_comparisons, paired_verdict, summarize, verdict
 from .studies import STUDIES
 
 # evaluate()'s metric names -> the JSON's keys; lower is better for all but acc
@@ -48,17 +48,22 @@ def arm_entry(arm, runs: list[dict], class_conditional: bool) -> dict:
 
 
 def study_result(study: str, tier: str, arms: list, runs: dict[str, list[dict]], class_conditional: bool) -> dict:
-    """The study's JSON: ``runs`` maps an arm's name to its runs, one per seed."""
+    """The study's JSON: ``runs`` maps an arm's name to its runs, one per seed (the same seeds for every arm)."""
     s = STUDIES[study]
     entries = [arm_entry(arm, runs[arm.name], class_conditional) for arm in arms]
-    final = {e["name"]: e[VERDICT_METRIC] for e in entries}
-    result = verdict(final, s.winner)
+    final = {e["name"]: e[VERDICT_METRIC]["values"] for e in entries}
+    result, unpaired = paired_verdict(final, s.winner), verdict({e["name"]: e[VERDICT_METRIC] for e in entries}, s.winner)
+    comparisons = [{"step": entries[0]["steps"], **c} for c in paired_comparisons(final, s.winner)]
     if s.early_winner:   # a finding about the start as well as the end: both parts must hold
-        early = {e["name"]: e["curve"][0][VERDICT_METRIC] for e in entries}
-        result = combine(verdict(early, s.early_winner), result)
-    return {"study": study, "tier": tier, "paper": s.paper, "verdict": result, "paper_best": s.winner,
-            "paper_best_early": s.early_winner, "verdict_metric": f"{VERDICT_METRIC} (lower is better)",
-            "seeds": len(next(iter(runs.values()))), "fairness": FAIRNESS, "notes": s.notes, "arms": entries}
+        early = {e["name"]: e["curve"][0][VERDICT_METRIC]["values"] for e in entries}
+        result = combine(paired_verdict(early, s.early_winner), result)
+        unpaired = combine(verdict({e["name"]: e["curve"][0][VERDICT_METRIC] for e in entries}, s.early_winner),
+                           unpaired)
+        comparisons += [{"step": entries[0]["curve"][0]["step"], **c} for c in paired_comparisons(early, s.early_winner)]
+    return {"study": study, "tier": tier, "paper": s.paper, "verdict": result, "verdict_unpaired": unpaired,
+            "paper_best": s.winner, "paper_best_early": s.early_winner,
+            "verdict_metric": f"{VERDICT_METRIC} (lower is better)", "seeds": len(next(iter(runs.values()))),
+            "paired": comparisons, "fairness": FAIRNESS, "notes": s.notes, "arms": entries}
 
 
 def shown_interval(summary: dict, metric: str) -> tuple[float, float]:
@@ -80,6 +85,10 @@ def _cell(summary: dict | None, metric: str, digits: int = 3) -> str:
         return f"{summary['mean']:.{digits}g}"
     low, high = shown_interval(summary, metric)
     return f"{summary['mean']:.{digits}g} [{low:.{digits}g}, {high:.{digits}g}]"
+
+
+def _interval(summary: dict) -> str:
+    return "" if summary["ci_low"] is None else f"[{summary['ci_low']:+.3g}, {summary['ci_high']:+.3g}]"
 
 
 def to_markdown(results: list[dict]) -> str:
@@ -104,25 +113,47 @@ def to_markdown(results: list[dict]) -> str:
         if floor:
             out += ["", "FD-probe between two sets of real clips (the floor at this sample size): "
                         f"{sum(floor) / len(floor):.3g}."]
-        out.append("")
-    out.append("Mean [95 % t-interval across seeds]; FD-probe and KID lower is better, acc higher. Fairness: "
+        out += ["", paired_markdown(r)]
+    out.append("Mean [95 % t-interval across seeds]; FD-probe and KID lower is better, acc higher. Paired: the FD-probe "
+               "difference seed by seed, its mean [95 % paired t-interval], the exact sign-flip p-value and the "
+               "smallest difference detectable with 80 % power at this spread; the verdict comes from the paired "
+               "intervals, the unpaired verdict (per-arm intervals apart) is given for comparison. Fairness: "
                + FAIRNESS + "." + (" " + CLIPPED_NOTE if clipped else ""))
     return "\n".join(out) + "\n"
+
+
+def paired_markdown(result: dict) -> str:
+    """The study's paired comparisons as a Markdown table (FD-probe, seed by seed)."""
+    rows = [f"Paired verdict: **{result['verdict']}** (unpaired: {result['verdict_unpaired']}).", "",
+            "| FD-probe difference | step | per seed | mean [95 % paired interval] | sign-flip p | detectable |",
+            "|---|---|---|---|---|---|"]
+    for c in result["paired"]:
+        per_seed = ", ".join(f"{d:+.2f}" for d in c["values"])
+        p = "–" if c["p_sign_flip"] is None else f"{c['p_sign_flip']:.3g}"
+        detectable = "–" if c["detectable"] is None else f"{c['detectable']:.3g}"
+        rows.append(f"| {c['arm']} − {c['minus']} | {c['step']} | {per_seed} | {_cell(c, 'difference')} | {p} | "
+                    f"{detectable} |")
+    return "\n".join(rows) + "\n"
 
 
 def findings_table(results: list[dict]) -> str:
     """The paper's finding next to this tier's verdict, one row per study (a study without results says so)."""
     by_name = {r["study"]: r for r in results}
-    rows = ["| study | the paper's finding | verdict here | FD-probe per arm: mean [95 % interval] | seeds |",
-            "|---|---|---|---|---|"]
+    rows = ["| study | the paper's finding | verdict here (paired) | FD-probe difference, seed by seed: mean [95 % paired "
+            "interval] | FD-probe per arm: mean [95 % interval] | unpaired verdict | seeds |",
+            "|---|---|---|---|---|---|---|"]
     clipped = False
     for name, study in STUDIES.items():
         r = by_name.get(name)
         if r is None:
-            rows.append(f"| {name} | {study.paper} | not run yet | – | – |")
+            rows.append(f"| {name} | {study.paper} | not run yet | – | – | – | – |")
             continue
         arms = "; ".join(f"{a['name']} {_cell(a.get(VERDICT_METRIC), VERDICT_METRIC)}" for a in r["arms"])
-        rows.append(f"| {name} | {study.paper} | **{r['verdict']}** | {arms} | {r['seeds']} |")
+        diffs = "; ".join(f"{c['arm']} − {c['minus']}" + (f" (step {c['step']})" if c["step"] != r["arms"][0]["steps"]
+                                                          else "") + f" {c['mean']:+.3g} {_interval(c)}"
+                          for c in r["paired"])
+        rows.append(f"| {name} | {study.paper} | **{r['verdict']}** | {diffs} | {arms} | {r['verdict_unpaired']} | "
+                    f"{r['seeds']} |")
         clipped = clipped or any(_clipped(a.get(VERDICT_METRIC), VERDICT_METRIC) for a in r["arms"])
     return "\n".join(rows) + "\n" + ("\n" + CLIPPED_NOTE + "\n" if clipped else "")
 
@@ -145,7 +176,8 @@ def plot_curves(result: dict, png: str | Path) -> Path:
         ax.axhline(sum(floor) / len(floor), color="gray", linestyle="--", linewidth=1, label="real vs real")
     ax.set_xlabel("training step")
     ax.set_ylabel("FD-probe (lower is better)")
-    ax.set_title(f"{result['study']} ({result['tier']}, {result['seeds']} seeds): {result['verdict']}", fontsize=9)
+    ax.set_title(f"{result['study']} ({result['tier']}, {result['seeds']} seeds): {result['verdict']} by the paired "
+                 "rule\nshaded: each arm's own 95 % interval across seeds", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()

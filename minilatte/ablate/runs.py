@@ -91,9 +91,9 @@ def image_pretraining_config(base: RunConfig, seed: int, work: Path, tier: str) 
     return arm_config(base, Arm("image-pretraining", ("model.num_frames=1",)), seed, work, tier)
 
 
-def image_pretraining(base: RunConfig, seed: int, work: Path, tier: str) -> tuple[Path, dict]:
+def image_pretraining(base: RunConfig, seed: int, work: Path, tier: str) -> Path:
     """Pretrain the image model of ``base`` (num_frames=1: an image DiT whose temporal blocks see one
-    frame) on single frames, as many steps as an arm trains; cached. Returns (its EMA weights, its compute)."""
+    frame) on single frames, as many steps as an arm trains; cached. Returns its EMA weights."""
     cfg = image_pretraining_config(base, seed, work, tier)
     folder = work / tier / "image-pretraining" / f"seed{seed}"
     _claim(folder, cfg)
@@ -101,7 +101,7 @@ def image_pretraining(base: RunConfig, seed: int, work: Path, tier: str) -> tupl
     if latest is None or int(latest.name.split("_")[-1]) < cfg.train.steps:
         _train_quietly(cfg, folder)
     final = folder / "checkpoints" / f"step_{cfg.train.steps:07d}"
-    return final / "ema.safetensors", flops(cfg)
+    return final / "ema.safetensors"
 
 
 def run_arm(base: RunConfig, arm: Arm, seed: int, work: Path, tier: str, num_samples: int | None = None,
@@ -115,12 +115,15 @@ def run_arm(base: RunConfig, arm: Arm, seed: int, work: Path, tier: str, num_sam
     folder = work / tier / arm.key / f"seed{seed}"
     _claim(folder, cfg)
     result = {"run": str(folder), "compute": flops(cfg)}
+    steps = curve_steps(cfg.train.steps, t.curve_points)
     init_weights = None
     if arm.init == "image":
-        dit, result["pretraining"] = image_pretraining(base, seed, work, tier)
-        init_weights = functools.partial(init_from_dit, dit_checkpoint=dit)
+        result["pretraining"] = flops(image_pretraining_config(base, seed, work, tier))
+        if not all((folder / f"eval_{step:07d}.json").exists() for step in steps):   # a finished run needs no image model
+            dit = image_pretraining(base, seed, work, tier)
+            init_weights = functools.partial(init_from_dit, dit_checkpoint=dit)
     evals, trained, start = {}, [], time.perf_counter()
-    for step in curve_steps(cfg.train.steps, t.curve_points):
+    for step in steps:
         out = folder / f"eval_{step:07d}.json"
         if not out.exists():
             _train_quietly(_with_steps(cfg, step), folder, init_weights)
