@@ -104,6 +104,7 @@ WRONG = [
     (checks.check_sincos_1d, lambda d, pos: sincos_1d(d, pos, sin_first=False), "halves are swapped"),
     (checks.check_sincos_1d, lambda d, pos: sincos_1d(d, pos)[:, : d // 2], "shape"),
     (checks.check_sincos_1d, lambda d, pos: sincos_1d(d, pos, dtype=torch.float32), "computed in float32"),
+    (checks.check_sincos_1d, lambda d, pos: sincos_1d(d, pos).double(), "expected torch.float32"),
     (checks.check_apply_rope, lambda x: apply_rope(x, interleaved=True), "rotate half"),
     (checks.check_apply_rope, lambda x: apply_rope(x.flip(-2)).flip(-2), "0 … L-1"),
     (checks.check_q_sample, lambda x0, t, n, ab: q_sample(x0, t, n, ab, power=1.0), "those are variances"),

@@ -12,7 +12,7 @@ def check_sincos_1d(sincos) -> None:
     computed in float64 (like MAE) and returned as float32.
 
     Absolute tolerance 1e-6: a float64 table rounded to float32 is off by at most one float32 step (6e-8),
-    a table computed in float32 by 9e-6 at the positions up to 999 of the last case.
+    a table computed in float32 by 9e-6 at the positions up to 999 of the last case. The dtype must be float32.
     """
     worst = 0.0
     for dim, positions in ((8, [0, 1, 2, 3]), (64, list(range(16))), (16, [5, 2, 11]), (16, [0, 250, 999])):
@@ -28,8 +28,11 @@ def check_sincos_1d(sincos) -> None:
             elif torch.allclose(got.float(), _float32_table(dim, positions), atol=1e-7):
                 hint = ("this table was computed in float32, which loses digits of the angles at large positions; "
                         "the prompt computes it in float64")
-        worst = max(worst, assert_close(f"sincos_1d(dim={dim}, positions={positions})", got, expected,
-                                        atol=1e-6, rtol=0, hint=hint))
+        name = f"sincos_1d(dim={dim}, positions={positions})"
+        worst = max(worst, assert_close(name, got, expected, atol=1e-6, rtol=0, hint=hint))
+        if got.dtype != torch.float32:
+            raise AssertionError(f"{name}: the table has dtype {got.dtype}, expected torch.float32\n"
+                                 "  hint: the prompt asks for a float32 table, as the model stores it")
     passed("sincos_1d", worst)
 
 
