@@ -19,8 +19,9 @@ only what nbgrader does not do:
 
 * **plain student versions** with no course directory, gradebook or database:
   ``python -m minilatte.assignments --out student/`` runs nbgrader's own ``ClearSolutions`` over every
-  notebook and, unlike nbgrader, keeps the outputs outside the exercises (the pictures stay as a
-  reference); only the exercise and test cells are cleared;
+  notebook;
+* **the pictures stay**: only the exercise and test cells lose their outputs, where nbgrader clears
+  every output; the other outputs (from the ``cpu`` tier) stay as a reference;
 * **stubs that name their exercise**: ``raise NotImplementedError("Exercise: patchify from scratch")``
   (the title of the markdown cell above), where nbgrader writes a bare ``NotImplementedError()``;
 * **Run All goes on past an unsolved exercise**: test cells get the ``raises-exception`` tag, which
@@ -28,8 +29,8 @@ only what nbgrader does not do:
 * a **check of these conventions** that names the notebook and cell: an exercise without markers or
   without nbgrader metadata, unbalanced markers, markers outside an exercise.
 
-``NamedStubs`` and ``ContinueAfterChecks`` are nbgrader preprocessors, so an nbgrader course gets the
-last two points too (``notebooks/nbgrader_config.py``).
+``NamedStubs``, ``ClearExerciseOutputs`` and ``ContinueAfterChecks`` are nbgrader preprocessors, so an
+nbgrader course gets them too (``configure_nbgrader``; ``notebooks/README.md`` has the config file).
 
     python -m minilatte.assignments --out student/                 # every notebook in notebooks/
     python -m minilatte.assignments --out student/ notebooks/02_*.ipynb
@@ -38,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import re
 import sys
 from pathlib import Path
@@ -140,20 +142,35 @@ class ContinueAfterChecks(NbGraderPreprocessor):
         return cell, resources
 
 
+class ClearExerciseOutputs(NbGraderPreprocessor):
+    """Clear the outputs of exercise and test cells only (nbgrader's ``ClearOutput`` clears every cell's)."""
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type == "code" and (is_solution(cell) or is_grade(cell)):
+            cell.outputs = []
+            cell.execution_count = None
+        return cell, resources
+
+
 def configure_nbgrader(c) -> None:
-    """In an ``nbgrader_config.py``: ``generate_assignment`` with ``NamedStubs`` and ``ContinueAfterChecks``.
+    """In an ``nbgrader_config.py``: ``generate_assignment`` with ``NamedStubs``, ``ContinueAfterChecks``
+    and ``ClearExerciseOutputs`` in place of nbgrader's ``ClearSolutions`` and ``ClearOutput``.
 
     ::
 
+        import os
         from minilatte.assignments import configure_nbgrader
         c = get_config()
+        c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
         configure_nbgrader(c)
     """
     from nbgrader.converters import GenerateAssignment
+    from nbgrader.preprocessors import ClearOutput
 
     steps = list(GenerateAssignment.class_traits()["preprocessors"].default())
     at = steps.index(ClearSolutions)
     steps[at:at + 1] = [NamedStubs, ContinueAfterChecks]
+    steps[steps.index(ClearOutput)] = ClearExerciseOutputs
     c.GenerateAssignment.preprocessors = steps
 
 
@@ -165,38 +182,45 @@ def make_student_notebook(nb, name: str = "notebook"):
     """
     check_exercises(nb, name)
     nb = copy.deepcopy(nb)
-    nb, _ = NamedStubs().preprocess(nb, {})
-    nb, _ = ContinueAfterChecks().preprocess(nb, {})
-    for cell in nb.cells:
-        if cell.cell_type == "code" and (is_solution(cell) or is_grade(cell)):
-            cell.outputs = []
-            cell.execution_count = None
+    for step in (NamedStubs(), ContinueAfterChecks(), ClearExerciseOutputs()):
+        nb, _ = step.preprocess(nb, {})
     nb.metadata["minilatte"] = {"student_version": True}
     return nb
 
 
 def make_student_versions(src_dir, out_dir, notebooks=None) -> list[Path]:
-    """Write student copies of ``notebooks`` (default: every ``*.ipynb`` in ``src_dir``) to ``out_dir``."""
+    """Write student copies of ``notebooks`` (default: every ``*.ipynb`` in ``src_dir``) to ``out_dir``.
+
+    Each copy is written to a temporary file and renamed, so a crash leaves no half-written notebook.
+    ``ValueError`` for a missing notebook, an empty ``src_dir``, or an ``out_dir`` that holds a source.
+    """
     import nbformat
 
     src_dir, out_dir = Path(src_dir), Path(out_dir)
     paths = [Path(p) for p in notebooks] if notebooks else sorted(src_dir.glob("*.ipynb"))
     if not paths:
         raise ValueError(f"no notebooks found in {src_dir}")
+    for path in paths:
+        if not path.is_file():
+            raise ValueError(f"{path}: no such notebook")
+        if path.parent.resolve() == out_dir.resolve():
+            raise ValueError(f"--out {out_dir} holds the source {path.name}; write the student copies elsewhere")
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for path in paths:
-        nb = nbformat.read(path, as_version=4)
+        student = make_student_notebook(nbformat.read(path, as_version=4), path.name)
         target = out_dir / path.name
-        nbformat.write(make_student_notebook(nb, path.name), target)
+        partial = target.with_name(f".{target.name}.partial")
+        nbformat.write(student, partial)
+        os.replace(partial, target)
         written.append(target)
     return written
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m minilatte.assignments",
-                                     description="Write student versions of the notebooks (solutions removed) "
-                                                 "without an nbgrader course.")
+                                     description="Write student versions of the notebooks (solutions removed), "
+                                                 "without an nbgrader course directory.")
     parser.add_argument("notebooks", nargs="*", help="notebooks to convert (default: every notebook in --src)")
     parser.add_argument("--src", default="notebooks", help="folder of solution notebooks (default: notebooks)")
     parser.add_argument("--out", required=True, help="folder for the student notebooks")

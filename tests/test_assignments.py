@@ -111,6 +111,18 @@ def test_command_line_writes_student_copies(tmp_path):
     assert result.returncode == 2 and "zbad.ipynb, cell 0" in result.stderr
 
 
+def test_the_output_folder_cannot_be_the_source_folder_and_a_missing_notebook_is_named(tmp_path):
+    nbformat.write(toy_notebook(), tmp_path / "toy.ipynb")
+    before = (tmp_path / "toy.ipynb").read_text()
+    with pytest.raises(ValueError, match=r"holds the source toy\.ipynb"):
+        make_student_versions(tmp_path, tmp_path)
+    assert (tmp_path / "toy.ipynb").read_text() == before, "the master copy must stay untouched"
+    with pytest.raises(ValueError, match=r"nothere\.ipynb: no such notebook"):
+        make_student_versions(tmp_path, tmp_path / "out", [tmp_path / "nothere.ipynb"])
+    make_student_versions(tmp_path, tmp_path / "out")
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["toy.ipynb"], "no partial file is left behind"
+
+
 def test_every_course_notebook_has_a_student_version(tmp_path):
     masters = sorted(NOTEBOOKS.glob("*.ipynb"))
     assert masters, f"no course notebooks in {NOTEBOOKS}: they are part of the repository (restore notebooks/*.ipynb)"

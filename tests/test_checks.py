@@ -44,9 +44,9 @@ def timestep_embedding(t, dim, cos_first=True):
     return torch.cat(parts if cos_first else parts[::-1], dim=-1)
 
 
-def sincos_1d(dim, positions, sin_first=True):
-    omega = 1.0 / 10000 ** (torch.arange(dim // 2, dtype=torch.float64) / (dim / 2))
-    angles = positions.double()[:, None] * omega
+def sincos_1d(dim, positions, sin_first=True, dtype=torch.float64):
+    omega = 1.0 / 10000 ** (torch.arange(dim // 2, dtype=dtype) / (dim / 2))
+    angles = positions.to(dtype)[:, None] * omega
     parts = [torch.sin(angles), torch.cos(angles)]
     return torch.cat(parts if sin_first else parts[::-1], dim=1).float()
 
@@ -91,24 +91,26 @@ WRONG = [
     (checks.check_patchify, lambda x, p: patchify(x, p, "c p q"), "(C, p, q)"),
     (checks.check_patchify, lambda x, p: patchify(x, p, "q p c"), "swapped"),
     (checks.check_patchify, lambda x, p: x.flatten(3), "shape"),
-    (checks.check_token_count, lambda frames, H, W, p, s=1: frames * (H // p) * (W // p), "F / s"),
-    (checks.check_token_count, lambda frames, H, W, p, s=1: (frames // s) * H * W // p, "divide H and W by p"),
+    (checks.check_token_count, lambda frames, H, W, p, s=1: frames * (H // p) * (W // p), "ignores the tubelet stride"),
+    (checks.check_token_count, lambda frames, H, W, p, s=1: (frames // s) * H * W // p, "p times too large"),
     (checks.check_temporal_attention, lambda qkv, h: temporal_attention(qkv, h, "(b f) h n d"), "spatial attention"),
     (checks.check_temporal_attention,
      lambda qkv, h: temporal_attention(torch.cat(qkv.chunk(3, -1)[::-1], -1), h), "differs"),
     (checks.check_attention_mask, lambda a, f, n: attention_mask(a, f, n, swap=True), "mask"),
     (checks.check_attention_mask, lambda a, f, n: torch.ones(f * n, f * n, dtype=torch.bool), "differs"),
-    (checks.check_modulate, lambda x, sh, sc: modulate(x, sh, sc, one=0.0), "(1 + scale)"),
+    (checks.check_modulate, lambda x, sh, sc: modulate(x, sh, sc, one=0.0), "scale = 0 must leave the tokens unchanged"),
     (checks.check_modulate, lambda x, sh, sc: modulate(x, sc, sh), "swapped"),
     (checks.check_timestep_embedding, lambda t, d: timestep_embedding(t, d, cos_first=False), "cos half first"),
     (checks.check_sincos_1d, lambda d, pos: sincos_1d(d, pos, sin_first=False), "halves are swapped"),
     (checks.check_sincos_1d, lambda d, pos: sincos_1d(d, pos)[:, : d // 2], "shape"),
+    (checks.check_sincos_1d, lambda d, pos: sincos_1d(d, pos, dtype=torch.float32), "computed in float32"),
+    (checks.check_sincos_1d, lambda d, pos: sincos_1d(d, pos).double(), "expected torch.float32"),
     (checks.check_apply_rope, lambda x: apply_rope(x, interleaved=True), "rotate half"),
     (checks.check_apply_rope, lambda x: apply_rope(x.flip(-2)).flip(-2), "0 … L-1"),
-    (checks.check_q_sample, lambda x0, t, n, ab: q_sample(x0, t, n, ab, power=1.0), "square roots"),
+    (checks.check_q_sample, lambda x0, t, n, ab: q_sample(x0, t, n, ab, power=1.0), "those are variances"),
     (checks.check_q_sample, lambda x0, t, n, ab: q_sample(n, t, x0, ab), "swapped"),
     (checks.check_ddim_step, lambda x, e, ab, abp: (x - (1 - ab).sqrt() * e) / ab.sqrt(), "that is x̂_0"),
-    (checks.check_ddim_step, lambda x, e, ab, abp: ddim_step(x, e, ab, abp, sign=-1.0), "plus sign"),
+    (checks.check_ddim_step, lambda x, e, ab, abp: ddim_step(x, e, ab, abp, sign=-1.0), "wrong sign"),
 ]
 
 

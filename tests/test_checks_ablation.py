@@ -37,10 +37,10 @@ def test_interval_checker_accepts_a_solution(capsys):
 
 @pytest.mark.parametrize("wrong,words", [
     (lambda v: t_interval(v, spread=statistics.pstdev), "population standard deviation"),
-    (lambda v: t_interval(v, df_offset=0), "n - 1 degrees of freedom"),
+    (lambda v: t_interval(v, df_offset=0), "degrees of freedom are off by one"),
     (lambda v: t_interval(v, quantile=1.96), "normal's quantile"),
-    (lambda v: t_interval(v, per_mean=False), "sqrt(n)"),
-    (lambda v: (statistics.fmean(v), min(v), max(v)), "half-width"),
+    (lambda v: t_interval(v, per_mean=False), "√n times too wide"),
+    (lambda v: (statistics.fmean(v), min(v), max(v)), "interval of section 3"),
     (lambda v: statistics.fmean(v), "three numbers"),
 ])
 def test_interval_checker_names_the_mistake(wrong, words):

@@ -5,7 +5,6 @@ import pytest
 import torch
 from einops import rearrange
 
-from minilatte.checks.conditioning import check_timestep_embedding
 from minilatte.checks.data import (check_encode_frames, check_frame_indices, check_model_evaluations, check_psnr,
                                    check_to_uint8)
 
@@ -33,24 +32,24 @@ def test_tour_checkers_accept_the_reference(capsys):
 
 
 def test_to_uint8_rejects_a_missing_clamp():
-    with pytest.raises(AssertionError, match="clamp to \\[-1, 1\\] before converting"):
+    with pytest.raises(AssertionError, match="pixels beyond \\[-1, 1\\] wrapped around"):
         check_to_uint8(lambda v: to_uint8(v, clamp=False))
 
 
 def test_to_uint8_rejects_the_zero_one_range():
-    with pytest.raises(AssertionError, match="not \\[0, 1\\]"):
+    with pytest.raises(AssertionError, match="treats the pixels as \\[0, 1\\]"):
         check_to_uint8(lambda v: rearrange((v.clamp(0, 1) * 255).round().to(torch.uint8), "f c h w -> f h w c"))
 
 
 def test_to_uint8_rejects_channels_first_and_floats():
-    with pytest.raises(AssertionError, match="channels last"):
+    with pytest.raises(AssertionError, match="want them last"):
         check_to_uint8(lambda v: to_uint8(v, channels_last=False))
     with pytest.raises(AssertionError, match="dtype torch.float32, expected torch.uint8"):
         check_to_uint8(lambda v: to_uint8(v).float())
 
 
 def test_model_evaluations_rejects_forgetting_guidance():
-    with pytest.raises(AssertionError, match="runs each video twice per step"):
+    with pytest.raises(AssertionError, match="leaves out classifier-free guidance"):
         check_model_evaluations(lambda n, steps, scale: n * steps)
 
 
@@ -95,7 +94,7 @@ def test_frame_indices_rejects_fixed_steps():
 def test_frame_indices_rejects_an_off_by_one_end():
     def to_end(total, n, interval, begin):
         return np.linspace(begin, min(begin + n * interval, total), n).astype(int)
-    with pytest.raises(AssertionError, match="last frame is end - 1"):
+    with pytest.raises(AssertionError, match="one past the window's last frame"):
         check_frame_indices(to_end)
 
 
@@ -115,35 +114,21 @@ def test_psnr_rejects_one_number_for_the_batch():
 
 
 def test_encode_frames_rejects_a_missing_normalisation():
-    with pytest.raises(AssertionError, match="subtract mean and multiply by scale, per channel"):
+    with pytest.raises(AssertionError, match="normalisation with mean and scale is missing"):
         check_encode_frames(lambda vae, video, mean, scale: encode_frames(vae, video, 0.0, 1.0))
 
 
 def test_encode_frames_rejects_a_scale_without_the_mean():
-    with pytest.raises(AssertionError, match="subtract mean before multiplying"):
+    with pytest.raises(AssertionError, match="scaled but not centred"):
         check_encode_frames(lambda vae, video, mean, scale: encode_frames(vae, video, 0.0, scale))
 
 
 def test_encode_frames_rejects_mixed_up_axes():
-    with pytest.raises(AssertionError, match="same order"):
+    with pytest.raises(AssertionError, match="another order than they were merged"):
         check_encode_frames(lambda vae, video, mean, scale: encode_frames(vae, video, mean, scale, order="(f b)"))
 
 
 def test_encode_frames_rejects_a_posterior_sample():
     torch.manual_seed(0)
-    with pytest.raises(AssertionError, match="take latent_dist.mode"):
+    with pytest.raises(AssertionError, match="asks for its mode"):
         check_encode_frames(lambda vae, video, mean, scale: encode_frames(vae, video, mean, scale, sample=True))
-
-
-# ---------------------------------------------------------------- hints say what is wrong, not the answer
-@pytest.mark.parametrize("check,wrong,answer", [
-    (check_to_uint8, lambda video: torch.zeros(2, 4, 5, 3, dtype=torch.uint8), ["127.5", "rearrange"]),
-    (check_frame_indices, lambda total, n, interval, begin: np.full(n, begin), ["linspace", "min("]),
-    (check_psnr, lambda a, b: torch.zeros(len(a)), ["log10", "2**2", "4 /"]),
-    (check_timestep_embedding, lambda t, dim: torch.zeros(len(t), dim), ["exp(", "ln(10000)", "cat("]),
-])
-def test_the_hint_for_an_unrecognised_mistake_gives_no_code(check, wrong, answer):
-    with pytest.raises(AssertionError, match="hint: ") as caught:
-        check(wrong)
-    hint = str(caught.value).split("hint: ", 1)[1]
-    assert not [piece for piece in answer if piece in hint], hint

@@ -1,10 +1,13 @@
 """The course on nbgrader: generate the student version, autograde three submissions, write feedback.
 
 Runs the real ``nbgrader`` commands in a temporary course directory on notebook 05 (two exercises,
-seconds in the ci tier): the reference solutions get full marks, the untouched student version zero,
-a submission with one plausible mistake partial marks, and its feedback shows the checker's hint.
+seconds in the ci tier), with the ``nbgrader_config.py`` of the instructor guide (``notebooks/README.md``):
+the reference solutions get full marks, the untouched student version zero, a submission with one
+plausible mistake partial marks, and its feedback shows the checker's hint. No command may warn about
+the config.
 """
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -17,6 +20,7 @@ from nbgrader.api import Gradebook
 from minilatte.assignments import CONTINUE_TAG
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+GUIDE = NOTEBOOKS / "README.md"
 NOTEBOOK = "05_positional_encodings.ipynb"
 ASSIGNMENT = "positions"
 RIGHT = "torch.cat([torch.sin(angles), torch.cos(angles)], dim=1)"
@@ -28,7 +32,17 @@ def nbgrader(course, *args):
     result = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env,
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, f"nbgrader {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-5000:]}"
+    warnings = [line for line in result.stderr.splitlines() if "WARNING" in line and "config" in line.lower()
+                or "not absolute" in line]
+    assert not warnings, f"nbgrader {' '.join(args)} warns about the guide's config:\n" + "\n".join(warnings)
     return result
+
+
+def guide_config() -> str:
+    """The ``nbgrader_config.py`` that the instructor guide writes with ``cat > nbgrader_config.py <<'END'``."""
+    found = re.search(r"cat > nbgrader_config\.py <<'END'\n(.*?)\nEND\n", GUIDE.read_text(), re.DOTALL)
+    assert found, f"{GUIDE} no longer shows the nbgrader_config.py heredoc this test runs"
+    return found.group(1) + "\n"
 
 
 def submit(course, student, nb):
@@ -49,11 +63,7 @@ def course(tmp_path_factory):
 
 
 def make_course(course):
-    (course / "nbgrader_config.py").write_text(
-        "from minilatte.assignments import configure_nbgrader\n"
-        "c = get_config()\n"
-        f"c.CourseDirectory.root = {str(course)!r}\n"
-        "configure_nbgrader(c)\n")
+    (course / "nbgrader_config.py").write_text(guide_config())
     (course / "source" / ASSIGNMENT).mkdir(parents=True)
     shutil.copy(NOTEBOOKS / NOTEBOOK, course / "source" / ASSIGNMENT)
     for student in ("reference", "untouched", "mistake"):
@@ -92,6 +102,18 @@ def test_student_version_has_no_answers_and_runs_past_a_failing_check(course):
     assert "raise NotImplementedError('Exercise: the 1D sin-cos table')" in text
     checks = [cell for cell in release.cells if cell.metadata.get("nbgrader", {}).get("grade")]
     assert len(checks) == 2 and all(CONTINUE_TAG in cell.metadata["tags"] for cell in checks)
+
+
+def test_student_version_keeps_the_pictures_but_not_the_exercise_outputs(course):
+    release = nbformat.read(course / "release" / ASSIGNMENT / NOTEBOOK, as_version=4)
+    source = nbformat.read(NOTEBOOKS / NOTEBOOK, as_version=4)
+    code = [(mine, theirs) for mine, theirs in zip(release.cells, source.cells) if mine.cell_type == "code"]
+    graded = [mine for mine, _ in code if mine.metadata.get("nbgrader", {}).get("grade")
+              or mine.metadata.get("nbgrader", {}).get("solution")]
+    assert len(graded) == 4 and all(cell.outputs == [] for cell in graded)
+    kept = [(mine, theirs) for mine, theirs in code if mine not in graded]
+    assert any(o.output_type == "display_data" and "image/png" in o.data for _, theirs in kept for o in theirs.outputs)
+    assert all(mine.outputs == theirs.outputs for mine, theirs in kept)
 
 
 def test_reference_solutions_get_full_marks(course):

@@ -37,15 +37,15 @@ def check_t_interval(t_interval) -> None:
             continue
         n, m = len(values), statistics.fmean(values)
         half = t_quantile(n - 1) * statistics.stdev(values) / math.sqrt(n)
-        hint = "half-width = t_quantile(n - 1) * stdev(values) / sqrt(n); the interval is mean ± half-width"
+        hint = "compare with the interval of section 3: the mean, the sample standard deviation, the t quantile, n"
         if math.isclose(high - low, 2 * t_quantile(n - 1) * statistics.pstdev(values) / math.sqrt(n), rel_tol=1e-9):
-            hint = "that is the population standard deviation (divides by n); use the sample one (n - 1)"
+            hint = "that is the population standard deviation (it divides by n); the interval takes the sample one"
         elif math.isclose(high - low, 2 * t_quantile(n) * statistics.stdev(values) / math.sqrt(n), rel_tol=1e-9):
-            hint = "the t quantile takes n - 1 degrees of freedom, not n"
+            hint = "the t quantile's degrees of freedom are off by one"
         elif math.isclose(high - low, 2 * 1.96 * statistics.stdev(values) / math.sqrt(n), rel_tol=1e-9):
             hint = "1.96 is the normal's quantile; with 2-4 seeds the t quantile is much larger (4.30 for n = 3)"
         elif math.isclose(high - low, 2 * t_quantile(n - 1) * statistics.stdev(values), rel_tol=1e-9):
-            hint = "divide the standard deviation by sqrt(n): the interval is for the mean, not for one seed"
+            hint = "the interval is √n times too wide: it is for the mean of n seeds, not for one seed"
         raise AssertionError(f"{name}: got (mean, low, high) = ({mean:.6g}, {low:.6g}, {high:.6g}), expected "
                              f"({m:.6g}, {m - half:.6g}, {m + half:.6g})\n  hint: {hint}")
     passed("t_interval", detail=f" on {len(_CASES)} sets of per-seed values")

@@ -20,13 +20,13 @@ def check_temporal_attention(temporal_attention) -> None:
     qkv = torch.randn(B, F, N, 3 * h * d, generator=gen)
     expected = attend(qkv, "temporal", h)
     got = call("temporal_attention", temporal_attention, qkv, h)
-    hint = ("temporal attention runs one sequence per video and patch position, over the F frames: "
-            "split q, k, v and the heads, attend along the frame axis, then restore (B, F, N, h·d)")
+    hint = ("temporal attention runs one sequence per video and patch position, over the F frames: compare the "
+            "shapes you pass to scaled_dot_product_attention with (batch, heads, length, d)")
     if isinstance(got, torch.Tensor) and got.shape == expected.shape:
         if torch.allclose(got, attend(qkv, "spatial", h), atol=1e-5):
             hint = "this is spatial attention (within each frame); temporal attention mixes frames, not patches"
         elif torch.allclose(got, _wrong_head_split(qkv, h), atol=1e-5):
-            hint = "the features are laid out (three h d): split q/k/v first, then heads"
+            hint = "q/k/v and the heads were split in the wrong order (the prompt gives the feature layout)"
     max_diff = assert_close("temporal_attention", got, expected, atol=1e-5, rtol=1e-5, hint=hint)
     passed("temporal_attention", max_diff)
 
@@ -61,7 +61,8 @@ def check_attention_mask(attention_mask) -> None:
     """``attention_mask(axis, num_frames, num_patches)`` -> (F*N, F*N) bool: may token i attend to token j?
 
     Tokens are numbered frame by frame (index = frame * N + patch). Compared with the receptive field of
-    minilatte's ``Attention`` measured with autograd, for ``axis`` "spatial" and "temporal".
+    minilatte's ``Attention`` measured by changing one input token at a time (``receptive_field``), for
+    ``axis`` "spatial" and "temporal".
     """
     torch.manual_seed(0)
     attn = Attention(8, 2)
@@ -72,9 +73,9 @@ def check_attention_mask(attention_mask) -> None:
             name = f"attention_mask({axis!r}, num_frames={F}, num_patches={N})"
             if not isinstance(got, torch.Tensor):
                 raise AssertionError(f"{name}: expected a bool tensor of shape {tuple(expected.shape)}, got {got!r}")
-            hint = ("spatial: same frame (i // N == j // N); temporal: same patch position (i % N == j % N)"
+            hint = ("spatial attention links every pair of tokens of one frame, and nothing else"
                     if axis == "spatial" else
-                    "temporal attention links one patch position across frames: i % N == j % N")
+                    "temporal attention links the tokens of one patch position across all frames, and nothing else")
             if got.shape == expected.shape and torch.equal(got.bool(), receptive_field(
                     lambda g: attn(g, "spatial" if axis == "temporal" else "temporal"), F, N, 8)):
                 hint = f"you drew the {'spatial' if axis == 'temporal' else 'temporal'} mask for axis={axis!r}"

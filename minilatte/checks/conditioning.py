@@ -20,11 +20,12 @@ def check_modulate(modulate) -> None:
         shift, scale = torch.randn(2, frames, 8, generator=gen), torch.randn(2, frames, 8, generator=gen)
         expected = reference_modulate(x, shift, scale)
         got = call("modulate", modulate, x, shift, scale)
-        hint = "scale and shift are per frame (B, F, D): insert the token axis N with unsqueeze(2) to broadcast"
+        hint = ("shift and scale (B, F, D) have no token axis, yet act the same on all N tokens of a frame: "
+                "check how they line up with x (B, F, N, D)")
         if isinstance(got, torch.Tensor) and got.shape == expected.shape:
             if torch.allclose(got, x * scale.unsqueeze(2) + shift.unsqueeze(2), atol=1e-6):
-                hint = ("multiply by (1 + scale), not scale: with the zero-initialised adaLN, scale = 0 must "
-                        "leave the normalised tokens unchanged")
+                hint = ("scale = 0 must leave the tokens unchanged (the zero-initialised adaLN starts there), "
+                        "but yours sets them to zero")
             elif torch.allclose(got, x * (1 + shift.unsqueeze(2)) + scale.unsqueeze(2), atol=1e-6):
                 hint = "shift and scale are swapped: the arguments come as (x, shift, scale)"
         worst = max(worst, assert_close(f"modulate(x {tuple(x.shape)}, shift/scale {tuple(shift.shape)})", got,

@@ -35,22 +35,23 @@ def check_to_uint8(to_uint8) -> None:
     got = call("to_uint8", to_uint8, video.clone())
     if isinstance(got, np.ndarray):
         got = torch.from_numpy(got)
-    hint = "−1 must become 0 and 1 must become 255; clamp first, round, and return uint8 with the channels last"
+    hint = ("the pixels differ from viz.to_uint8's: −1 should become 0 and 1 should become 255, values beyond ±1 "
+            "should not wrap around, channels last (see the prompt)")
     if isinstance(got, torch.Tensor):
         if tuple(got.shape) == (2, 3, 4, 5):
-            hint = "image libraries want channels last: rearrange 'f c h w -> f h w c'"
+            hint = "the channels come first; image libraries want them last, (F, H, W, C)"
         elif got.shape == expected.shape and got.dtype != torch.uint8:
             raise AssertionError(f"to_uint8: the result has dtype {got.dtype}, expected torch.uint8\n"
-                                 "  hint: finish with .to(torch.uint8) (or .astype(np.uint8) in numpy)")
+                                 "  hint: image files hold 8-bit integers; your pixels have another dtype")
         elif got.shape == expected.shape:
             shown = rearrange(video, "f c h w -> f h w c")
             diff = (got.double() - expected.double()).abs()
             inside = shown.abs() <= 1
             if torch.allclose(got.double(), shown.clamp(0, 1).double() * 255, atol=1):
-                hint = "the pixels are in [-1, 1], not [0, 1]: shift before scaling, (video + 1) * 127.5"
+                hint = "your conversion treats the pixels as [0, 1], but the model's pixels are in [-1, 1]"
             elif (diff[inside] <= 1).all() and (diff[~inside] > 1).any():
-                hint = ("clamp to [-1, 1] before converting: uint8 cannot hold values outside 0 … 255 (they wrap "
-                        "around), so an overshooting bright pixel can turn black")
+                hint = ("pixels beyond [-1, 1] wrapped around: uint8 cannot hold values outside 0 … 255, so an "
+                        "overshooting bright pixel turned black")
     max_diff = assert_close("to_uint8", got.to(torch.int64) if isinstance(got, torch.Tensor) else got,
                             expected.to(torch.int64), atol=1, rtol=0, hint=hint, what="image")
     passed("to_uint8", max_diff)
@@ -87,14 +88,14 @@ def check_model_evaluations(model_evaluations) -> None:
             got = got.item()
         if got == expected:
             continue
-        hint = "every sampling step runs the network once on the whole batch"
+        hint = "how many steps does the sampler take, and how many videos go through the network at each step?"
         if got == num_videos * steps:
-            hint = ("classifier-free guidance (cfg_scale > 1) runs each video twice per step: once with its "
-                    "label and once with the null class")
+            hint = ("your count leaves out classifier-free guidance: with cfg_scale > 1 each video also goes "
+                    "through the network with the null class")
         elif cfg_scale <= 1 and got == 2 * num_videos * steps:
-            hint = "with cfg_scale = 1 guidance is off: sample_videos runs the conditional batch only"
+            hint = "with cfg_scale = 1 guidance is off, yet your count doubles the batch"
         elif got in (1000 * num_videos, 2000 * num_videos):
-            hint = "the respaced sampler runs `steps` times, not the 1,000 steps of training"
+            hint = "your count uses the 1,000 steps of training; the sampler is respaced to `steps`"
         assert_equal(f"model_evaluations(num_videos={num_videos}, steps={steps}, cfg_scale={cfg_scale})", got,
                      expected, hint=hint, what="the count")
     passed("model_evaluations", detail=f" (counted on a model, {len(cases)} cases)")
@@ -121,23 +122,24 @@ def check_frame_indices(frame_indices) -> None:
         except (TypeError, ValueError):
             pass
         name = f"frame_indices(total={total}, num_frames={num_frames}, frame_interval={frame_interval}, begin={begin})"
-        hint = ("spread num_frames indices evenly from the window's first frame to its last frame (a short "
-                "video cuts the window at its end), truncated to integers")
+        hint = ("the indices differ from Latte's: go through the three steps of the recipe above the exercise "
+                "(the window, its end for a short video, the spacing)")
         if isinstance(got, torch.Tensor) and got.dim() == 1 and len(got) == num_frames and not got.is_floating_point():
             got = got.long()
             same = lambda indices: torch.equal(got, torch.as_tensor(indices, dtype=torch.long))  # noqa: E731
             if same(np.arange(num_frames) * frame_interval + begin):
                 hint = ("stepping exactly frame_interval ends the clip frame_interval - 1 frames before the window's "
-                        "end (and runs past a short video); Latte spreads the indices evenly over the whole window "
-                        "with linspace, so the steps are only about frame_interval")
+                        "end (and runs past a short video), while Latte spreads the indices evenly over the whole "
+                        "window (step 3 of the recipe)")
             elif same(np.linspace(begin, end, num_frames).astype(np.int64)):
-                hint = "the window's last frame is end - 1: np.linspace(begin, end - 1, num_frames)"
+                hint = "your last index is one past the window's last frame"
             elif same(np.round(np.linspace(begin, end - 1, num_frames)).astype(np.int64)):
-                hint = "truncate the evenly spaced positions (.astype(int)) as Latte does, instead of rounding them"
+                hint = "some indices are one too high: the evenly spaced positions were rounded, Latte truncates them"
             elif int(got.max()) >= total:
-                hint = f"index {int(got.max())} is past the last frame, {total - 1}: end = min(begin + window, total)"
+                hint = (f"index {int(got.max())} is past the video's last frame, {total - 1}: a short video cuts the "
+                        "window (step 2 of the recipe)")
         if isinstance(got, torch.Tensor) and got.is_floating_point() and got.shape == expected.shape:
-            hint = "frame indices are integers: finish with .astype(int) (or .long())"
+            hint = "frame indices are integers, not floating-point numbers"
             raise AssertionError(f"{name}: returned floating-point values\n  hint: {hint}")
         assert_close(name, got, expected, atol=0, rtol=0, hint=hint, what="the index array")
     passed("frame_indices", detail=f" on {len(cases)} videos")
@@ -155,19 +157,18 @@ def check_psnr(psnr) -> None:
     b = (a + levels * torch.randn(a.shape, generator=gen)).clamp(-1, 1)
     expected = tiny_vae.psnr(a, b)
     got = call("psnr", psnr, a, b)
-    hint = "one PSNR per item: the mean squared error over every axis but the batch axis, and the peak of [-1, 1]"
+    hint = "compare with the prompt's formula: the mean squared error of each item, and the peak of [-1, 1]"
     if isinstance(got, torch.Tensor):
         if got.dim() == 0 or got.numel() == 1:
-            hint = "one PSNR per item: average the squared error over every axis but the first (flatten(1).mean(1))"
+            hint = "one PSNR per item, shape (B,): yours is one number for the whole batch"
         elif got.shape == expected.shape:
             mse = ((a - b) ** 2).flatten(1).mean(1)
             if torch.allclose(got, 10 * torch.log10(1 / mse), atol=1e-3):
-                hint = ("the peak is 2, not 1: pixels in [-1, 1] span a range of 2, so PSNR = 10·log10(4 / MSE) "
-                        "(6.02 dB more)")
+                hint = "the peak is 2, not 1: pixels in [-1, 1] span a range of 2 (your values are 6.02 dB low)"
             elif torch.allclose(got, 20 * torch.log10(4 / mse), atol=1e-3):
-                hint = "10 · log10 of a squared ratio (or 20 · log10 of the unsquared one), not 20 · log10(4 / MSE)"
+                hint = "your values are twice the expected decibels: the square inside the formula is counted twice"
             elif torch.allclose(got, 10 * torch.log10(2 / mse), atol=1e-3):
-                hint = "square the peak: 10 · log10(2**2 / MSE)"
+                hint = "the peak is not squared (your values are 3.01 dB low)"
     max_diff = assert_close("psnr", got, expected, atol=1e-3, rtol=0, hint=hint, what="PSNR (dB)")
     passed("psnr", max_diff)
 
@@ -188,24 +189,24 @@ def check_encode_frames(encode_frames) -> None:
     expected = codec.encode(video, sample=False)                          # (2, 3, 4, 8, 8)
     with torch.no_grad():
         got = call("encode_frames", encode_frames, codec.vae, video.clone(), mean.clone(), scale.clone())
-    hint = ("the VAE sees images: fold the frames into the batch, take the posterior's mean, normalise it "
-            "per channel as the codec does, then unfold the frames again")
+    hint = ("the latents differ from LatentCodec.encode's: go through the prompt's three steps one at a time and "
+            "compare shapes and values after each")
     if isinstance(got, torch.Tensor) and got.shape == expected.shape:
         got_ = got.detach().float()
         raw = expected / scale + mean
         if torch.allclose(got_, raw, atol=1e-4, rtol=1e-4):
-            hint = ("subtract mean and multiply by scale, per channel: the diffusion model expects latents "
-                    "centred with about unit variance")
+            hint = ("these are the raw posterior means: the per-channel normalisation with mean and scale is "
+                    "missing (the diffusion model expects latents centred with about unit variance)")
         elif torch.allclose(got_, raw * scale, atol=1e-4, rtol=1e-4):
-            hint = "subtract mean before multiplying by scale: (z - mean) * scale"
+            hint = "the latents are scaled but not centred: mean is left in"
         elif torch.allclose(got_, raw * scale - mean, atol=1e-4, rtol=1e-4):
-            hint = "subtract mean first, then scale: (z - mean) * scale, not z * scale - mean"
+            hint = "mean was taken from the scaled latents; the codec centres the raw ones"
         elif torch.allclose(got_, rearrange(rearrange(expected, "b f c h w -> (b f) c h w"),
                                             "(f b) c h w -> b f c h w", b=2), atol=1e-4, rtol=1e-4):
-            hint = "merge and split the axes in the same order: '(b f)' both ways, with b=B when splitting"
+            hint = "frames of different videos are mixed up: the axes were split in another order than they were merged"
         elif (got_ - expected).abs().max() < 1.0:
-            hint = ("close but not equal: take latent_dist.mode() (the posterior's mean); sample() adds random "
-                    "noise of the posterior's standard deviation")
+            hint = ("close but not equal: the latents look like random draws from the posterior; the prompt asks "
+                    "for its mode")
     max_diff = assert_close("encode_frames", got, expected, atol=1e-4, rtol=1e-4, hint=hint, what="the latent video")
     passed("encode_frames", max_diff)
 

@@ -21,13 +21,14 @@ def check_q_sample(q_sample) -> None:
     t = torch.tensor([0, 400, 999])
     expected = diffusion.q_sample(x0, t, noise)
     got = call("q_sample", q_sample, x0, t, noise, diffusion.alphas_cumprod)
-    hint = "look up ᾱ_t per sample, reshape it to (B, 1, 1, 1, 1) so it broadcasts over the video, take square roots"
+    hint = ("compare with the prompt's formula: each video has its own ᾱ_t, which has to reach every "
+            "value of that video")
     if isinstance(got, torch.Tensor) and got.shape == expected.shape:
         ab = torch.from_numpy(diffusion.alphas_cumprod).float()[t].view(-1, 1, 1, 1, 1)
         if torch.allclose(got, ab * x0 + (1 - ab) * noise, atol=1e-5):
-            hint = "ᾱ_t and 1 − ᾱ_t are variances: the coefficients are their square roots"
+            hint = "your coefficients are ᾱ_t and 1 − ᾱ_t themselves: those are variances (see the formula)"
         elif torch.allclose(got, (1 - ab).sqrt() * x0 + ab.sqrt() * noise, atol=1e-5):
-            hint = "the coefficients are swapped: the signal keeps √ᾱ_t, the noise gets √(1 − ᾱ_t)"
+            hint = "the coefficients are swapped: x0 got the noise's and the noise got x0's"
     max_diff = assert_close("q_sample", got, expected, atol=1e-5, rtol=1e-5, hint=hint)
     passed("q_sample", max_diff)
 
@@ -48,12 +49,12 @@ def check_ddim_step(ddim_step) -> None:
     table = lambda a: torch.from_numpy(np.asarray(a)).float()[k].view(-1, 1, 1, 1, 1)  # noqa: E731
     ab, ab_prev = table(diffusion.alphas_cumprod), table(diffusion.alphas_cumprod_prev)
     got = call("ddim_step", ddim_step, x_t, eps, ab, ab_prev)
-    hint = "first estimate x̂_0 from x_t and ε̂, then re-noise it to the earlier level with the same ε̂"
+    hint = "compare with the two steps in the prompt: the estimate x̂_0, then the move to the noise level ᾱ_prev"
     if isinstance(got, torch.Tensor) and got.shape == expected.shape:
         x0 = (x_t - (1 - ab).sqrt() * eps) / ab.sqrt()
         if torch.allclose(got, x0, atol=1e-4):
-            hint = "that is x̂_0; DDIM then goes back to the noise level ᾱ_prev: √ᾱ_prev · x̂_0 + √(1 − ᾱ_prev) · ε̂"
+            hint = "that is x̂_0, the first of the two steps; the move to the noise level ᾱ_prev is missing"
         elif torch.allclose(got, ab_prev.sqrt() * x0 - (1 - ab_prev).sqrt() * eps, atol=1e-4):
-            hint = "the noise term is added back with a plus sign: + √(1 − ᾱ_prev) · ε̂"
+            hint = "the noise term of the second step has the wrong sign"
     max_diff = assert_close("ddim_step", got, expected, atol=1e-4, rtol=1e-4, hint=hint)
     passed("ddim_step", max_diff)

@@ -53,8 +53,8 @@ def check_influence_mask(influence_mask) -> None:
         if not torch.equal(got, expected):
             i, j = (int(v) for v in (got != expected).nonzero()[0])
             kind = lambda f: "video" if f < n_video else "image"   # noqa: E731
-            hint = ("video frames mix with each other through temporal attention; an image frame only ever "
-                    "sees its own tokens (spatial attention), and no video frame sees it")
+            hint = (f"which attention could carry input frame {j}'s tokens to output frame {i}? Recall which "
+                    "frames temporal attention spans in a joint pass")
             raise AssertionError(
                 f"influence_mask(n_video={n_video}, num_images={num_images}): entry [{i}, {j}] (output {kind(i)} "
                 f"frame {i}, input {kind(j)} frame {j}) is {bool(got[i, j])}, expected {bool(expected[i, j])}"
@@ -76,7 +76,7 @@ def check_frame_labels(frame_labels) -> None:
     got = call("frame_labels", frame_labels, y, y_images, 4)
     if not isinstance(got, torch.Tensor):
         raise AssertionError(f"frame_labels: expected a tensor of shape (2, 7), got {type(got).__name__}")
-    hint = "the n_video clip frames repeat the clip's label y; the appended images keep y_images, in that order"
+    hint = "see the prompt for the label each kind of frame, clip or image, gets and for their order"
     assert_equal("frame_labels", tuple(got.shape), (2, 7), what="shape", hint=hint)
     with torch.no_grad():
         t_emb, expected = model.condition(t, y, 4, 3, y_images)

@@ -10,12 +10,12 @@ from .core import assert_close, assert_equal, call, passed, seeded
 # Plausible wrong feature orders, each with the hint that explains it.
 _WRONG_ORDERS = {
     "b f c (nh p) (nw q) -> b f (nh nw) (c p q)":
-        "your features are ordered (C, p, q), like a flattened conv weight; minilatte orders each patch's "
-        "features (p, q, C): row in the patch, column in the patch, then channel",
+        "your features are ordered (C, p, q), like a flattened conv weight; the prompt orders each patch's "
+        "features (p, q, C)",
     "b f c (nh p) (nw q) -> b f (nh nw) (q p c)":
-        "rows and columns inside a patch are swapped: flatten (p q c), row p first",
+        "rows and columns inside a patch are swapped",
     "b f c (nh p) (nw q) -> b f (nw nh) (p q c)":
-        "the patch grid is column-major: tokens must be numbered row by row, (nh nw), like reading text",
+        "your tokens are numbered column by column; the prompt numbers them row by row, like reading text",
 }
 
 
@@ -30,7 +30,7 @@ def check_patchify(patchify) -> None:
         x = torch.randn(*shape, generator=gen)
         expected = reference_patchify(x, p)
         got = call("patchify", patchify, x, p)
-        hint = "each token is one p×p patch of one frame, flattened in the order (p, q, C)"
+        hint = "each token should hold one p×p patch of one frame, its numbers in the order (p, q, C) (see the prompt)"
         if isinstance(got, torch.Tensor) and got.shape == expected.shape and not torch.equal(got, expected):
             for pattern, wrong_hint in _WRONG_ORDERS.items():
                 if torch.equal(got, rearrange(x, pattern, p=p, q=p)):
@@ -54,11 +54,12 @@ def check_token_count(num_tokens) -> None:
         expected = reference_patchify(torch.zeros(1, F, 1, H, W), p, s).shape
         expected = expected[1] * expected[2]                  # n_f * N
         got = call("num_tokens", num_tokens, F, H, W, p, s)
-        hint = "n_f = F / s token frames, each with (H / p) * (W / p) patches"
+        hint = ("the count differs from the tokens patchify makes: how many token frames does the tubelet stride "
+                "leave, and how many patches fit in one frame?")
         if got == F * (H // p) * (W // p):
-            hint = "a tubelet spans s frames, so there are only F / s token frames"
+            hint = "your count ignores the tubelet stride: a tubelet spans several frames"
         elif isinstance(got, (int, float)) and got == expected * p:
-            hint = "patches are p × p: divide H and W by p each"
+            hint = "your count is p times too large: a patch is p pixels high and p pixels wide"
         assert_equal(f"num_tokens(num_frames={F}, height={H}, width={W}, patch_size={p}, tubelet_stride={s})",
                      got, expected, hint=hint)
     passed("num_tokens", detail=f" on {len(_CASES)} video sizes")

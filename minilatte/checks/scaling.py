@@ -23,13 +23,13 @@ def check_block_parameters(block_parameters) -> None:
         expected = sum(p.numel() for p in block.parameters())
         got = call("block_parameters", block_parameters, hidden_size, mlp_ratio)
         D, H = hidden_size, int(hidden_size * mlp_ratio)
-        hint = "count weights and biases of qkv (D→3D), proj (D→D), fc1 (D→rD), fc2 (rD→D), adaLN (D→6D)"
+        hint = "go through the layers the prompt lists and count each Linear's weights and biases"
         if got == expected - (3 * D + D + H + D + 6 * D):
-            hint = "every Linear has a bias too"
+            hint = "the biases are missing from your count"
         elif got == expected - (6 * D * D + 6 * D):
-            hint = "the adaLN Linear (D → 6D: shift, scale, gate for attention and MLP) belongs to the block"
+            hint = "the S-AdaLN Linear is missing from your count: it belongs to the block"
         elif got == expected + 4 * D:
-            hint = "with S-AdaLN the LayerNorms have no affine parameters (the modulation replaces them)"
+            hint = "your count includes LayerNorm weights; with S-AdaLN the LayerNorms have none"
         assert_equal("block_parameters", got, expected, hint=hint,
                      what=f"the count for hidden_size={hidden_size}, mlp_ratio={mlp_ratio}")
     passed("block_parameters", detail=" for 4 widths")
@@ -54,14 +54,16 @@ def check_attention_flops(attention_flops) -> None:
                                         (16, 256, 64, "spatial"), (8, 64, 32, "temporal")):
         expected = _attention_flops(frames, tokens, width, axis)
         got = call("attention_flops", attention_flops, frames, tokens, width, axis)
-        hint = "sequences × 2 matmuls × 2 FLOPs × L² × D, with L the sequence length along the axis"
+        hint = ("count the sequences along the axis, their length and the FLOPs of the two matmuls of one "
+                "sequence")
         if isinstance(got, (int, float)):
             if got == _attention_flops(frames, tokens, width, "temporal" if axis == "spatial" else "spatial"):
-                hint = "spatial attention runs F sequences of length N; temporal runs N sequences of length F"
+                hint = ("that is the count for the other axis: spatial and temporal attention differ in how many "
+                        "sequences they run and how long these are")
             elif got * 2 == expected:
-                hint = "there are two matmuls (q·kᵀ and weights·v), or 2 FLOPs per multiply-add: one factor 2 is missing"
+                hint = "your count is half the expected one: one factor 2 is missing (see the prompt)"
             elif got * 4 == expected:
-                hint = "count both matmuls (q·kᵀ and weights·v) and 2 FLOPs per multiply-add"
+                hint = "your count is a quarter of the expected one: both factors 2 of the prompt are missing"
         assert_equal("attention_flops", got, expected, hint=hint,
                      what=f"the count for F={frames}, N={tokens}, D={width}, axis={axis!r}")
     passed("attention_flops", detail=" (FlopCounterMode on minilatte's attend) for 4 shapes")

@@ -37,14 +37,14 @@ def check_ema_init_weight(ema_init_weight) -> None:
             raise AssertionError(f"ema_init_weight: expected a float, got {type(got).__name__} {got!r}")
         if math.isclose(got, expected, rel_tol=1e-6, abs_tol=1e-300):
             continue
-        hint = "multiply the decays of all updates: the start keeps a fraction d_k at every update"
+        hint = "at update k the initial weights keep the fraction d_k of their weight: follow it through every update"
         if warmup and math.isclose(got, decay ** num_steps, rel_tol=1e-6):
-            hint = "with warmup=True the early decays are (1 + k)/(10 + k), smaller than decay"
+            hint = "your result ignores the warm-up: with warmup=True the early decays are smaller than decay"
         elif warmup and num_steps and math.isclose(got, _ema_init_weight(num_steps + 1, decay, True)
                                                    / min(decay, 1 / 10), rel_tol=1e-6):
-            hint = "the first update has k = 0, so its decay is min(decay, 1/10)"
+            hint = "your warm-up starts one update late: the first update has k = 0"
         elif math.isclose(got, (1 - decay) ** num_steps, rel_tol=1e-6):
-            hint = "the EMA keeps d of its old value and mixes in 1 − d of the model: the start keeps d per step"
+            hint = "that follows the model's share, 1 − d, of each update; the initial weights live in the EMA's old value"
         raise AssertionError(f"ema_init_weight(num_steps={num_steps}, decay={decay}, warmup={warmup}) "
                              f"returned {got:.6g}, expected {expected:.6g} (relative tolerance 1e-6)\n  hint: {hint}")
     passed("ema_init_weight", detail=f" on {len(cases)} cases")
@@ -64,9 +64,15 @@ def check_adamw_step(adamw_step) -> None:
 
     reference = torch.nn.Parameter(start.clone())
     opt = torch.optim.AdamW([reference], lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+    l2 = torch.nn.Parameter(start.clone())            # the usual mistake, Adam with L2 regularisation: 1 update
+    l2.grad = grads[0].clone()
+    l2_opt = torch.optim.Adam([l2], lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+    l2_opt.step()
     param, exp_avg, exp_avg_sq = start.clone(), torch.zeros_like(start), torch.zeros_like(start)
-    hint = ("decay the weights directly (param ← param − lr·wd·param, not grad + wd·param), update both moments, "
-            "divide them by the bias corrections 1 − β₁^step and 1 − β₂^step, add eps after the square root")
+    hints = {"exp_avg": "the first moment m is a running average of the gradient, weighted by β₁ (see the prompt)",
+             "exp_avg_sq": "the second moment v is a running average of the squared gradient, weighted by β₂",
+             "param": ("the moments match torch's but the weights do not: check the decoupled weight decay, the "
+                       "correction of both moments for starting at zero, and where eps goes")}
     max_diff = 0.0
     for step, grad in enumerate(grads, start=1):
         reference.grad = grad.clone()
@@ -77,11 +83,15 @@ def check_adamw_step(adamw_step) -> None:
         if not isinstance(got, (tuple, list)) or len(got) != 3:
             raise AssertionError(f"adamw_step: return (param, exp_avg, exp_avg_sq), got {type(got).__name__}")
         param, exp_avg, exp_avg_sq = got
+        if step == 1 and isinstance(exp_avg, torch.Tensor) and exp_avg.shape == start.shape and torch.allclose(
+                exp_avg, l2_opt.state[l2]["exp_avg"], atol=1e-6):
+            hints["exp_avg"] = ("that is Adam with L2 regularisation: the weight decay went into the gradient, "
+                                "where AdamW's is decoupled from it (see the prompt)")
         for what, value, expected in (("exp_avg", exp_avg, state["exp_avg"]),
                                       ("exp_avg_sq", exp_avg_sq, state["exp_avg_sq"]),
                                       ("param", param, reference.detach())):
             max_diff = max(max_diff, assert_close("adamw_step", value, expected, atol=1e-6, rtol=1e-6,
-                                                  hint=hint, what=f"{what} after update {step}"))
+                                                  hint=hints[what], what=f"{what} after update {step}"))
     passed("adamw_step", max_diff, " over 3 updates of torch.optim.AdamW")
 
 
@@ -102,12 +112,13 @@ def check_x0_from_prediction(x0_from_prediction) -> None:
         expected = diffusion.p_mean_variance(lambda x, s: prediction, x_t, t, clip_denoised=False)["pred_xstart"]
         alpha_bar = torch.from_numpy(diffusion.alphas_cumprod).float()[t]
         got = call("x0_from_prediction", x0_from_prediction, x_t, prediction, alpha_bar, kind)
-        hint = ("ε: x_t = √ᾱ x_0 + √(1−ᾱ) ε, solve for x_0;  v: x̂_0 = √ᾱ x_t − √(1−ᾱ) v; "
-                "reshape alpha_bar to (B, 1, 1, 1, 1)")
+        hint = {"epsilon": "x̂_0 is the clean video that x_t = √ᾱ x_0 + √(1−ᾱ) ε came from (section 1a)",
+                "velocity": "see how section 1a defines v from x_0 and ε"}[kind]
+        hint += "; alpha_bar holds one ᾱ per video, for every value of that video"
         if kind == "velocity" and isinstance(got, torch.Tensor) and got.shape == x_t.shape:
             ab = alpha_bar.view(-1, 1, 1, 1, 1)
             if torch.allclose(got, (x_t - (1 - ab).sqrt() * prediction) / ab.sqrt(), atol=1e-4):
-                hint = "that is the ε formula; for kind='velocity' use x̂_0 = √ᾱ x_t − √(1−ᾱ) v"
+                hint = "that is the ε formula; a velocity prediction v is not ε (see how section 1a defines v)"
         max_diff = max(max_diff, assert_close("x0_from_prediction", got, expected, atol=1e-4, rtol=1e-4,
                                               hint=hint, what=f"x̂_0 for kind={kind!r}"))
     assert_equal("x0_from_prediction", tuple(got.shape), tuple(x_t.shape), what="shape")
