@@ -3,6 +3,7 @@
 Each "node" is its own torchrun agent on this machine, as on a cluster where every node runs one;
 a restart is a worker killed with SIGKILL from outside, as a pre-emption kills it.
 """
+import contextlib
 import csv
 import os
 import signal
@@ -47,6 +48,22 @@ def node(port: int, run_id: str, args: list[str]) -> subprocess.Popen:
                             env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+@contextlib.contextmanager
+def stopped_at_the_end(procs: list[subprocess.Popen]):
+    """Whatever a failing test leaves running is stopped: SIGTERM lets a torchrun agent stop its workers."""
+    try:
+        yield
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+
+
 def log_rows(run: Path) -> list[dict]:
     """log.csv without its timing column."""
     with open(run / "log.csv") as f:
@@ -64,7 +81,8 @@ def test_two_nodes_with_c10d_rendezvous_equal_one_process(tmp_path):
     in_process(tmp_path / "one", "train.steps=10")
     port = free_port()
     nodes = [node(port, "two-nodes", args + ["--out", str(tmp_path / "two")]) for _ in range(2)]
-    outputs = [p.communicate(timeout=240) for p in nodes]
+    with stopped_at_the_end(nodes):
+        outputs = [p.communicate(timeout=240) for p in nodes]
     for p, (_, err) in zip(nodes, outputs):
         assert p.returncode == 0, torchrun_error(err)
     assert sum(out.count("trained ci") for out, _ in outputs) == 1          # one rank 0 across the nodes
@@ -102,13 +120,14 @@ def test_a_worker_killed_mid_run_is_restarted_by_torchrun_and_resumes_by_itself(
     agent = subprocess.Popen(TORCHRUN + ["--standalone", "--nproc_per_node", "1", "--max-restarts", "1",
                                          "-m", "minilatte", "train", *args, "--out", str(run)],
                              env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while not (run / "checkpoints" / "step_0000010").exists() and time.time() < deadline and agent.poll() is None:
-        time.sleep(0.005)
-    worker = worker_of(agent.pid)
-    assert worker is not None, "no training process found under torchrun"
-    os.kill(worker, signal.SIGKILL)                 # a pre-emption: no signal handler, no last checkpoint
-    out, err = agent.communicate(timeout=240)
+    with stopped_at_the_end([agent]):
+        deadline = time.time() + 120
+        while not (run / "checkpoints" / "step_0000010").exists() and time.time() < deadline and agent.poll() is None:
+            time.sleep(0.005)
+        worker = worker_of(agent.pid)
+        assert worker is not None, "no training process found under torchrun"
+        os.kill(worker, signal.SIGKILL)                 # a pre-emption: no signal handler, no last checkpoint
+        out, err = agent.communicate(timeout=240)
     assert agent.returncode == 0, torchrun_error(err)
     restarts = [line for line in out.splitlines() if line.startswith("torchrun restart 1: resuming from step ")]
     assert len(restarts) == 1, out
@@ -126,7 +145,8 @@ def test_nodes_that_do_not_share_the_run_folder_stop_with_one_line(tmp_path):
     in_process(tmp_path / "node0", "train.steps=10")
     port = free_port()
     nodes = [node(port, "unshared", args + ["--out", str(tmp_path / f"node{i}")]) for i in range(2)]
-    errors = [p.communicate(timeout=240)[1] for p in nodes]
+    with stopped_at_the_end(nodes):
+        errors = [p.communicate(timeout=240)[1] for p in nodes]
     assert all(p.returncode != 0 for p in nodes)
     lines = [line for err in errors for line in err.splitlines()
              if line.startswith("minilatte: error: the processes see different newest checkpoints")]
