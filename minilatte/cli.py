@@ -92,7 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override one setting, e.g. --set train.steps=100 (repeatable)")
     p.add_argument("--out", help="run folder (default: runs/<config name>)")
-    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from the newest checkpoint in --out (automatic when torchrun restarts the workers)")
     p.add_argument("--overwrite", action="store_true",
                    help="--out holds another run: move it aside (to <out>.replaced-<time>) and start afresh")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -45,6 +45,20 @@ def setup_distributed(device: str | None = None) -> DistContext:
     return DistContext(rank, world_size, local_rank, dev)
 
 
+def elastic_restart(ctx: DistContext) -> int:
+    """How often torchrun has restarted this run's workers (``TORCHELASTIC_RESTART_COUNT``; 0 without torchrun).
+
+    The highest count among the processes: an agent counts only the failures of its own node's
+    workers, so after one node's failure the workers of the others can start with a count of 0.
+    """
+    count = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0"))
+    if ctx.distributed:
+        value = torch.tensor([count], device=ctx.device)
+        dist.all_reduce(value, op=dist.ReduceOp.MAX)
+        count = int(value.item())
+    return count
+
+
 def barrier(ctx: DistContext) -> None:
     if ctx.distributed:
         dist.barrier()

@@ -5,7 +5,8 @@ AdamW, an EMA of the weights for sampling. Around it: bf16 autocast where the ha
 (CUDA, CPUs with native bf16; measured at start, see runtime.py), TF32 on CUDA, CPU threads chosen
 from the machine's load, optional
 per-block activation checkpointing and ``torch.compile``, DDP (or FSDP) under torchrun, a CSV log,
-a loss-curve PNG, sample GIFs, and atomic checkpoints that resume with the same loss trajectory.
+a loss-curve PNG, sample GIFs, and atomic checkpoints that resume with the same loss trajectory (by
+themselves when torchrun restarts the workers after a failure).
 
 Determinism: the batch of step s, its timesteps and its noise depend only on (seed, s), so a resumed
 run and a run on N processes see exactly what an uninterrupted single-process run sees.
@@ -33,7 +34,7 @@ from .config import ConfigError, RunConfig
 from .data import JointImageVideo, VideoFolder, synthetic_dataset
 from .data.captioned_folder import CaptionedVideoFolder
 from .data.captions import CaptionedSynthetic, WithCaptions
-from .distributed import DistContext, all_reduce_mean, barrier, cleanup, setup_distributed
+from .distributed import DistContext, all_reduce_mean, barrier, cleanup, elastic_restart, setup_distributed
 from .latent_cache import LatentClips, build_latent_cache
 from .models import Latte
 from .run_folder import prepare_run_folder
@@ -339,6 +340,7 @@ class Trainer:
                     print(f"{err}; renamed it {aside.name} and trying the previous checkpoint")
                 unreadable.append(path.name)
                 barrier(self.ctx)
+        self._check_same_checkpoint_everywhere(int(saved["state"]["step"]) if saved is not None else None)
         if saved is None and unreadable:
             raise ckpt.CheckpointError(f"no readable checkpoint left in {self.ckpt_dir} ({', '.join(unreadable)} "
                                        f"set aside as {ckpt.UNREADABLE_PREFIX}*); nothing to resume")
@@ -356,6 +358,21 @@ class Trainer:
         if self.ctx.is_main:
             self._truncate_log(self.step)
         return True
+
+    def _check_same_checkpoint_everywhere(self, step: int | None) -> None:
+        """Every process must resume from the same step; they differ when the nodes do not share ``out_dir``."""
+        if not self.ctx.distributed:
+            return
+        own = -1 if step is None else step
+        found = torch.tensor([own, -own], device=self.ctx.device)
+        torch.distributed.all_reduce(found, op=torch.distributed.ReduceOp.MAX)
+        newest, oldest = int(found[0]), -int(found[1])
+        if newest != oldest:
+            def name(s: int) -> str:
+                return f"step {s}" if s >= 0 else "none"
+            raise ckpt.CheckpointError(f"the processes see different newest checkpoints in {self.ckpt_dir} "
+                                       f"({name(newest)} on one, {name(oldest)} on another): --out must be one "
+                                       "folder that every node reads and writes (a shared filesystem)")
 
     def save(self) -> Path | None:
         """Checkpoint the current step (main process writes; every process waits for it)."""
@@ -572,6 +589,10 @@ def train(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progress: b
     :mod:`minilatte.run_folder`. ``init_weights(model)``, if given, sets the weights of a run that
     starts from step 0 (e.g. ``functools.partial(convert.init_from_dit, dit_checkpoint=path)``); the EMA
     starts as their copy. A resumed run takes its weights from the checkpoint instead.
+
+    When torchrun has restarted the workers (``--max-restarts``, after a process or node failed), the
+    run continues by itself: ``resume=True`` and ``overwrite=False`` whatever was asked, so every
+    process loads the newest complete checkpoint of ``out_dir``, or starts afresh if there is none yet.
     """
     ctx = setup_distributed()
     try:
@@ -582,13 +603,20 @@ def train(cfg: RunConfig, out_dir: str | Path, resume: bool = False, progress: b
 
 def _train(ctx: DistContext, cfg: RunConfig, out_dir, resume, progress, overwrite, init_weights) -> TrainResult:
     """:func:`train` inside one process of the run (its process group, if any, already started)."""
+    restart = elastic_restart(ctx)
+    if restart:      # the first attempt's run is in out_dir: continue it, never move it aside
+        resume, overwrite = True, False
     for note in prepare_run_folder(out_dir, cfg.validate(), resume, overwrite, ctx.is_main):
         if ctx.is_main:
             print(note)
     barrier(ctx)
     trainer = Trainer(cfg, out_dir, ctx, progress=progress)
     resumed = resume and trainer.resume()
-    if resumed and ctx.is_main and progress:
+    if restart and ctx.is_main:
+        what = (f"resuming from step {trainer.step} ({ckpt.latest_checkpoint(trainer.ckpt_dir)})" if resumed
+                else f"no checkpoint in {trainer.ckpt_dir} yet; starting afresh")
+        print(f"torchrun restart {restart}: {what}", flush=True)
+    elif resumed and ctx.is_main and progress:
         print(f"resuming from step {trainer.step} ({trainer.ckpt_dir})")
     if init_weights is not None and not resumed:
         init_weights(trainer.model)
