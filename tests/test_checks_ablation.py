@@ -16,16 +16,22 @@ def t_interval(values, spread=statistics.stdev, df_offset=1, quantile=None, per_
     return mean, mean - half, mean + half
 
 
-def my_verdict(winner, other, compare_means=False):
+def my_verdict(winner, other, compare_means=False, unpaired=False, swapped=False):
+    """The paired rule written from scratch, or one of the usual mistakes."""
     if compare_means:
         return "reproduced" if statistics.fmean(winner) < statistics.fmean(other) else "not reproduced"
     if len(winner) < 2 or len(other) < 2:
         return "inconclusive at this scale"
-    _, w_low, w_high = t_interval(winner)
-    _, o_low, o_high = t_interval(other)
-    if w_high < o_low:
+    if unpaired:                                   # the two arms' own intervals apart
+        _, w_low, w_high = t_interval(winner)
+        _, o_low, o_high = t_interval(other)
+        low, high = o_low - w_high, o_high - w_low
+    else:
+        diffs = [(w - o) if swapped else (o - w) for w, o in zip(winner, other)]
+        _, low, high = t_interval(diffs)
+    if low > 0:
         return "reproduced"
-    if o_high < w_low:
+    if high < 0:
         return "not reproduced"
     return "inconclusive at this scale"
 
@@ -54,6 +60,12 @@ def test_verdict_checker_accepts_a_solution(capsys):
     assert capsys.readouterr().out.startswith("✓ verdict matches minilatte")
 
 
-def test_verdict_checker_rejects_comparing_means_only():
-    with pytest.raises(AssertionError, match="intervals overlap"):
-        check_verdict(lambda w, o: my_verdict(w, o, compare_means=True))
+@pytest.mark.parametrize("mistake,words", [
+    ({"unpaired": True}, "the rule compares the arms seed by seed"),
+    ({"swapped": True}, "roles are exchanged"),
+    ({"compare_means": True}, "contains zero"),
+])
+def test_verdict_checker_names_the_mistake(mistake, words):
+    with pytest.raises(AssertionError) as info:
+        check_verdict(lambda w, o: my_verdict(w, o, **mistake))
+    assert words in str(info.value), str(info.value)

@@ -1,10 +1,10 @@
-"""Checkers for notebook 12 (ablations): a 95 % t-interval across seeds, the verdict rule."""
+"""Checkers for notebook 12 (ablations): a 95 % t-interval across seeds, the paired verdict rule."""
 from __future__ import annotations
 
 import math
 import statistics
 
-from ..ablate.stats import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, summarize, t_quantile, verdict
+from ..ablate.stats import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, paired_verdict, summarize, t_quantile, verdict
 from .core import assert_equal, call, passed
 
 # Per-seed FD-probe values of two arms (lower is better), chosen so that each usual mistake changes the answer.
@@ -53,14 +53,29 @@ def check_t_interval(t_interval) -> None:
 
 def check_verdict(my_verdict) -> None:
     """``my_verdict(winner_values, other_values)`` -> "reproduced" / "not reproduced" / "inconclusive at this
-    scale" for a finding "the winner's FD is lower", by the rule of ``minilatte.ablate.stats``."""
-    cases = [(_CASES[0], _CASES[1]), (_CASES[1], _CASES[0]), (_CASES[0], _CASES[3]), ([8.0], [12.0]),
-             ([6.0, 6.2, 6.1], [6.3, 6.5, 6.4])]
+    scale" for a finding "the winner's FD is lower", by the paired rule of ``minilatte.ablate.stats``: seed k of
+    both lists is one pair."""
+    cases = [([8.69, 9.38, 10.29], [10.83, 11.10, 12.98]),     # the conditioning study: apart only seed by seed
+             ([10.83, 11.10, 12.98], [8.69, 9.38, 10.29]),     # the same, the other way round
+             ([9.46, 8.31, 10.2], [9.60, 9.90, 9.0]),          # differences of both signs
+             ([8.0], [12.0]),                                  # one seed: no interval
+             ([6.0, 6.2, 6.1], [6.3, 6.5, 6.4]),               # the same difference on every seed
+             ([7.0, 11.0], [9.0, 10.0])]
     for winner, other in cases:
-        expected = verdict({"w": summarize(winner), "o": summarize(other)}, "w")
+        expected = paired_verdict({"w": winner, "o": other}, "w")
         got = call("my_verdict", my_verdict, list(winner), list(other))
-        hint = {REPRODUCED: "the winner's interval lies entirely below the other's",
-                NOT_REPRODUCED: "the other arm's interval lies entirely below the winner's: the finding is contradicted",
-                INCONCLUSIVE: "the intervals overlap (or one seed gives no interval): neither side is shown"}[expected]
+        if got == expected:
+            continue
+        unpaired = verdict({"w": summarize(winner), "o": summarize(other)}, "w")
+        swapped = paired_verdict({"w": other, "o": winner}, "w")
+        if got == unpaired:
+            hint = "that is what the two arms' own intervals say; the rule compares the arms seed by seed"
+        elif got == swapped:
+            hint = "the two arms' roles are exchanged somewhere: which side of zero favours the paper's best arm?"
+        else:
+            hint = {REPRODUCED: "the interval of the per-seed differences lies on the winner's side of zero",
+                    NOT_REPRODUCED: "the interval of the per-seed differences lies on the other arm's side of zero",
+                    INCONCLUSIVE: "the interval of the per-seed differences contains zero (or one seed gives none)"}[
+                expected]
         assert_equal(f"my_verdict({winner}, {other})", got, expected, hint=hint, what="verdict")
     passed("verdict", detail=f" on {len(cases)} pairs of arms")
