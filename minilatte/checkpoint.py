@@ -236,6 +236,11 @@ def resolve_checkpoint(path: str | Path) -> Path:
                 raise CheckpointError(f"the newest checkpoint {newest} lacks {', '.join(lacks)}, which sampling needs; "
                                       f"{instead}")
             return newest
+        aside = [name for name in set_aside_folders(candidate) if not name.startswith(_PREFIX)]
+        if aside:
+            raise FileNotFoundError(f"no minilatte checkpoint found at {str(path)!r}, only checkpoints set aside "
+                                    f"({', '.join(aside)}); to sample one anyway, pass its folder: --checkpoint "
+                                    f"{candidate / aside[-1]}")
     raise FileNotFoundError(f"no minilatte checkpoint found at {str(path)!r}")
 
 

@@ -393,6 +393,8 @@ def test_resume_with_only_an_incomplete_checkpoint_keeps_it_and_refuses(tmp_path
     assert (run / "log.csv").read_bytes() == log                          # the run's log is not rewritten
     code, err = run_cli(capsys, "train", "--config", "ci", "--out", str(run), "--resume", "--no-progress")
     assert code == 2 and "incomplete-step_0000020" in one_line(err)       # the same answer a second time
+    code, err = run_cli(capsys, "sample", "--checkpoint", str(run), "--out", str(tmp_path / "s.gif"))
+    assert code == 2 and "only checkpoints set aside (incomplete-step_0000020)" in one_line(err)
 
 
 def test_an_incomplete_newest_checkpoint_is_set_aside_and_resume_continues_from_the_previous(tmp_path, capsys,
@@ -552,3 +554,11 @@ def test_a_damaged_reproduce_settings_file_is_one_line_naming_it(tmp_path):
         (tmp_path / "settings.json").write_bytes(content)
         with pytest.raises(ValueError, match=f"reproduce settings '.*settings.json' {message}"):
             check_settings_file(tmp_path, None)
+
+
+def test_a_damaged_vae_config_is_one_line_naming_it(tmp_path):
+    from minilatte.vae import vae_downsample
+
+    (tmp_path / "config.json").write_bytes(b'{"_class_name": "AutoencoderKL"}')
+    with pytest.raises(ValueError, match="VAE config '.*config.json' lacks 'block_out_channels'"):
+        vae_downsample(tmp_path)
