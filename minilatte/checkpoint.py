@@ -10,7 +10,10 @@ It is written into a temporary folder first and renamed into place (an atomic op
 or ``kill -9`` at any moment leaves either the complete checkpoint or none. The two newest are kept;
 an old one is renamed out of the ``step_`` namespace before it is deleted, so a crash half-way through
 a deletion never leaves a folder that looks like a checkpoint. :func:`clean_checkpoint_dir` removes
-what a crash can leave behind (``.tmp-*`` and ``.del-*`` folders, incomplete ``step_*`` folders).
+only what a crash can leave behind (``.tmp-*`` and ``.del-*`` folders). A ``step_*`` folder missing a
+file cannot come from a crash — someone removed the file — so it is never deleted: it is renamed
+``incomplete-step_…`` (as an unreadable one is renamed ``unreadable-step_…``), kept, and neither resumed
+nor sampled.
 """
 from __future__ import annotations
 
@@ -23,12 +26,17 @@ from pathlib import Path
 
 import torch
 import yaml
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
+
+from .files import FileFormatError, read_text
 
 KEEP = 2
 _PREFIX = "step_"
 FILES = ("model.safetensors", "ema.safetensors", "state.pt", "config.yaml")
 UNREADABLE_PREFIX = "unreadable-"
+INCOMPLETE_PREFIX = "incomplete-"
+SAMPLING_FILES = ("ema.safetensors", "config.yaml")
 
 
 class CheckpointError(ValueError):
@@ -65,10 +73,13 @@ def save_checkpoint(ckpt_dir: Path, step: int, model_state: dict, ema_state: dic
         if final.exists():
             _remove(final)
         os.replace(tmp, final)
-    except OSError as err:        # disk full, quota, read-only: the older checkpoints stay intact
+    except (OSError, SafetensorError, RuntimeError) as err:
+        # Disk full, quota, read-only: safetensors raises its own error and torch.save a RuntimeError for
+        # a failed write, not OSError. The older checkpoints stay intact.
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
-        raise CheckpointError(f"cannot write checkpoint step {step} into {ckpt_dir}: {err.strerror or err}; "
+        why = err.strerror if isinstance(err, OSError) and err.strerror else _first_line(err)
+        raise CheckpointError(f"cannot write checkpoint step {step} into {ckpt_dir}: {why}; "
                               "the older checkpoints are intact") from None
     except BaseException:
         if tmp is not None:
@@ -88,29 +99,59 @@ def list_checkpoints(ckpt_dir: Path) -> list[Path]:
                   and all((p / f).is_file() for f in FILES))
 
 
+def missing_files(folder: Path, files: tuple[str, ...] = FILES) -> list[str]:
+    """The names of ``files`` that checkpoint folder ``folder`` lacks."""
+    return [f for f in files if not (Path(folder) / f).is_file()]
+
+
 def clean_checkpoint_dir(ckpt_dir: Path) -> list[str]:
-    """Remove crash debris — ``.tmp-*`` (unfinished writes), ``.del-*`` (unfinished deletions) and
-    ``step_*`` folders missing a file; returns one line per removed folder."""
+    """Tidy a checkpoints folder before training; returns one line per folder touched.
+
+    Crash debris — ``.tmp-*`` (unfinished writes) and ``.del-*`` (unfinished deletions) — is removed.
+    A ``step_*`` folder missing a file is not debris (a checkpoint appears only whole), so it is set
+    aside as ``incomplete-step_…``, never deleted.
+    """
     ckpt_dir = Path(ckpt_dir)
     if not ckpt_dir.is_dir():
         return []
-    complete = set(list_checkpoints(ckpt_dir))
-    removed = []
+    notes = []
     for p in sorted(ckpt_dir.iterdir()):
-        if p.is_dir() and (p.name.startswith((".tmp-", ".del-")) or (p.name.startswith(_PREFIX) and p not in complete)):
+        if not p.is_dir():
+            continue
+        if p.name.startswith((".tmp-", ".del-")):
             shutil.rmtree(p, ignore_errors=True)
-            removed.append(f"removed {p} (left by an interrupted {'deletion' if p.name.startswith('.del-') else 'write'})")
-    return removed
+            notes.append(f"removed {p} (left by an interrupted {'deletion' if p.name.startswith('.del-') else 'write'})")
+        elif p.name.startswith(_PREFIX) and missing_files(p):
+            aside = set_aside(p, INCOMPLETE_PREFIX)
+            notes.append(f"set aside {p} as {aside.name}: it lacks {', '.join(missing_files(aside))} (a checkpoint "
+                         "is only ever written whole, so the file was deleted later); kept, but neither resumed "
+                         "nor sampled")
+    return notes
+
+
+def set_aside(path: Path, prefix: str) -> Path:
+    """Rename checkpoint ``path`` to ``<prefix>step_…`` (a free name: nothing already there is replaced)."""
+    path = Path(path)
+    aside, n = path.with_name(prefix + path.name), 1
+    while aside.exists():
+        n += 1
+        aside = path.with_name(f"{prefix}{path.name}-{n}")
+    os.replace(path, aside)
+    return aside
 
 
 def set_aside_unreadable(path: Path) -> Path:
     """Rename an unreadable checkpoint to ``unreadable-step_…`` so it is neither used nor counted."""
-    path = Path(path)
-    aside = path.with_name(UNREADABLE_PREFIX + path.name)
-    if aside.exists():
-        shutil.rmtree(aside, ignore_errors=True)
-    os.replace(path, aside)
-    return aside
+    return set_aside(path, UNREADABLE_PREFIX)
+
+
+def set_aside_folders(ckpt_dir: Path) -> list[str]:
+    """Names of the folders in ``ckpt_dir`` that hold a checkpoint not to be used: set aside, or incomplete."""
+    ckpt_dir = Path(ckpt_dir)
+    if not ckpt_dir.is_dir():
+        return []
+    return sorted(p.name for p in ckpt_dir.iterdir() if p.is_dir() and (
+        p.name.startswith((UNREADABLE_PREFIX, INCOMPLETE_PREFIX)) or (p.name.startswith(_PREFIX) and missing_files(p))))
 
 
 def latest_checkpoint(ckpt_dir: Path) -> Path | None:
@@ -124,7 +165,7 @@ def load_checkpoint(path: Path) -> dict:
     if not (path / "ema.safetensors").is_file():
         raise FileNotFoundError(f"{path} is not a minilatte checkpoint folder (no ema.safetensors)")
     return {"model": read_weights(path / "model.safetensors"), "ema": read_weights(path / "ema.safetensors"),
-            "state": _read_state(path / "state.pt"), "config": read_config(path)}
+            "state": read_torch_file(path / "state.pt"), "config": read_config(path)}
 
 
 def read_weights(file: Path) -> dict[str, torch.Tensor]:
@@ -139,22 +180,24 @@ def read_config(folder: Path) -> dict:
     """The run configuration saved in a checkpoint folder (a mapping)."""
     file = Path(folder) / "config.yaml"
     try:
-        config = yaml.safe_load(file.read_text())
-    except (OSError, yaml.YAMLError) as err:
+        config = yaml.safe_load(read_text(file, "checkpoint config"))
+    except (OSError, FileFormatError, yaml.YAMLError) as err:
         raise CheckpointError(f"{file} cannot be read ({_first_line(err)})") from None
     if not isinstance(config, dict):
         raise CheckpointError(f"{file} does not hold a run configuration (a YAML mapping)")
     return config
 
 
-def _read_state(file: Path) -> dict:
+def read_torch_file(file: Path, what: str = "a readable training state"):
+    """``torch.load(file, weights_only=True)``: tensors and plain containers only, never pickled code; a
+    file that is anything else is a one-line :class:`CheckpointError`."""
     try:
         return torch.load(file, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
         raise CheckpointError(f"{file} holds pickled Python objects beyond tensors; minilatte never executes them "
                               "(torch.load weights_only=True refused the file)") from None
     except Exception as err:     # truncated zip, wrong format
-        raise CheckpointError(f"{file} is not a readable training state ({_first_line(err)})") from None
+        raise CheckpointError(f"{file} is not {what} ({_first_line(err)})") from None
 
 
 def _first_line(err: BaseException) -> str:
@@ -172,14 +215,32 @@ def export_for_sampling(checkpoint: str | Path, out: str | Path) -> Path:
 
 
 def resolve_checkpoint(path: str | Path) -> Path:
-    """A checkpoint folder from a run folder, a checkpoints folder or a checkpoint folder."""
+    """A checkpoint folder from a run folder, a checkpoints folder or a checkpoint folder.
+
+    A run (or checkpoints) folder means its newest ``step_*`` folder. Sampling reads only its
+    ``ema.safetensors`` and ``config.yaml``; if one of them is gone, that is an error naming the folder
+    (and the older checkpoint to pass instead), never a silent fall-back to an older step.
+    """
     path = Path(path)
     for candidate in (path, path / "checkpoints"):
         if (candidate / "ema.safetensors").is_file():
             return candidate
-        latest = latest_checkpoint(candidate)
-        if latest is not None:
-            return latest
+        steps = sorted(p for p in candidate.iterdir() if p.is_dir() and p.name.startswith(_PREFIX)) \
+            if candidate.is_dir() else []
+        if steps:
+            newest, older = steps[-1], [p for p in steps[:-1] if not missing_files(p, SAMPLING_FILES)]
+            lacks = missing_files(newest, SAMPLING_FILES)
+            if lacks:
+                instead = (f"pass an older one, e.g. --checkpoint {older[-1]}" if older
+                           else "no older checkpoint has both")
+                raise CheckpointError(f"the newest checkpoint {newest} lacks {', '.join(lacks)}, which sampling needs; "
+                                      f"{instead}")
+            return newest
+        aside = [name for name in set_aside_folders(candidate) if not name.startswith(_PREFIX)]
+        if aside:
+            raise FileNotFoundError(f"no minilatte checkpoint found at {str(path)!r}, only checkpoints set aside "
+                                    f"({', '.join(aside)}); to sample one anyway, pass its folder: --checkpoint "
+                                    f"{candidate / aside[-1]}")
     raise FileNotFoundError(f"no minilatte checkpoint found at {str(path)!r}")
 
 

@@ -20,11 +20,11 @@ from .demo import MINUTES, run_demo
 from .evaluate import add_eval_arguments, generate_clips
 from .models import create_latte
 from .reproduce import add_reproduce_arguments
-from .run_folder import check_writable_file
+from .run_folder import check_output_file
 from .sample import load_for_sampling
 from .summary import forward_check, summarize
 from .train import TrainingError, TrainingInterrupted, train
-from .viz import save_gif
+from .viz import is_gif, save_gif
 
 
 def _summary(args) -> None:
@@ -49,9 +49,15 @@ def _train(args) -> None:
 
 
 def _sample(args) -> None:
-    check_writable_file(args.out, "--out")          # before the sampling work, not after
+    check_output_file(args.out, "--out", ".gif", "a GIF", is_gif)     # before the sampling work, not after
     if args.num_videos < 1:
         raise ValueError(f"--num-videos={args.num_videos} must be >= 1")
+    for text in args.prompt or ():
+        if not text.strip():
+            raise ValueError(f"--prompt {text!r} is empty; a prompt says what the videos show")
+    if args.prompt and len(args.prompt) > args.num_videos:
+        raise ValueError(f"--prompt given {len(args.prompt)} times but --num-videos is {args.num_videos}: the videos "
+                         f"take the prompts in turn, so give --num-videos {len(args.prompt)} or more")
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model, cfg = load_for_sampling(args.checkpoint, device)
     text_model = model.config.conditioning == "text"

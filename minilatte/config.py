@@ -19,6 +19,7 @@ from pathlib import Path
 import yaml
 
 from .diffusion import create_diffusion
+from .files import read_text
 from .diffusion.gaussian_diffusion import PREDICTIONS
 from .diffusion.schedules import NOISE_SCHEDULES
 from .models import LatteConfig
@@ -329,7 +330,7 @@ def load_config(name_or_path: str, overrides: typing.Sequence[str] = ()) -> RunC
     if path.suffix in (".yaml", ".yml"):
         if not path.is_file():
             raise ConfigError(f"config file {name_or_path!r} does not exist")
-        text = path.read_text()
+        text = read_text(path, "config file")
     else:
         names = packaged_configs()
         if name_or_path not in names:

@@ -10,14 +10,14 @@ Loading never runs pickled code: ``torch.load(..., weights_only=True)`` or safet
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
 
+from .checkpoint import read_torch_file, read_weights
+from .files import FileFormatError, read_json_object
 from .models import Latte, LatteConfig
 
 # Official widths -> heads (heads cannot be read from weight shapes).
@@ -36,10 +36,8 @@ def read_state_dict(checkpoint) -> dict[str, torch.Tensor]:
         path = Path(checkpoint)
         if not path.is_file():
             raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
-        if path.suffix == ".safetensors":
-            checkpoint = load_file(path)
-        else:
-            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        # One line naming the file for a truncated, foreign or code-carrying (pickled) file.
+        checkpoint = read_weights(path) if path.suffix == ".safetensors" else read_torch_file(path, "a Latte checkpoint")
     if not isinstance(checkpoint, dict):
         raise ValueError(f"checkpoint must be a path or a dict of tensors, got {type(checkpoint).__name__}")
     for key in _WRAPPER_KEYS:
@@ -273,15 +271,23 @@ def _read_diffusers_folder(folder: Path, variant: str | None = None) -> tuple[di
     """config.json and the safetensors weights (one file or shards with an index) of a model folder;
     ``variant`` ("fp16", ...): the weights named ``diffusion_pytorch_model.<variant>.safetensors``."""
     folder = _diffusers_folder(folder)
-    config = json.loads((folder / "config.json").read_text())
+    config = read_json_object(folder / "config.json", "diffusers config")
+    try:                                     # before reading weights that may be gigabytes
+        _check_diffusers_fields(config)
+    except ValueError as err:
+        raise ValueError(f"{folder / 'config.json'}: {err}") from None
     weights = _DIFFUSERS_WEIGHTS if variant is None else _DIFFUSERS_WEIGHTS.replace(".", f".{variant}.", 1)
     index = folder / (weights + ".index.json")
     if (folder / weights).is_file():
-        return config, load_file(folder / weights)
+        return config, read_weights(folder / weights)
     if index.is_file():
         state = {}
-        for shard in sorted(set(json.loads(index.read_text())["weight_map"].values())):
-            state.update(load_file(folder / shard))
+        weight_map = read_json_object(index, "diffusers weight index", ("weight_map",))["weight_map"]
+        if not isinstance(weight_map, dict) or not all(isinstance(v, str) for v in weight_map.values()):
+            raise FileFormatError(f"diffusers weight index {str(index)!r}: weight_map must map tensor names to "
+                                  "file names")
+        for shard in sorted(set(weight_map.values())):
+            state.update(read_weights(folder / shard))
         return config, state
     pickles = sorted(p.name for p in folder.glob("*.bin"))
     if pickles:
@@ -290,6 +296,24 @@ def _read_diffusers_folder(folder: Path, variant: str | None = None) -> tuple[di
     found = ", ".join(sorted(p.name for p in folder.glob("*.safetensors"))) or "none"
     raise FileNotFoundError(f"{str(folder)!r} has no {weights} (nor a sharded index of it); safetensors files there: "
                             f"{found} (variant= picks e.g. diffusion_pytorch_model.fp16.safetensors)")
+
+
+_DIFFUSERS_REQUIRED = ("num_attention_heads", "attention_head_dim", "in_channels", "sample_size", "patch_size",
+                       "caption_channels")
+_DIFFUSERS_OPTIONAL = ("out_channels", "video_length", "num_layers", "cross_attention_dim")
+
+
+def _check_diffusers_fields(config: dict) -> None:
+    """The size fields of a diffusers config: present (where required) and positive integers."""
+    missing = [k for k in _DIFFUSERS_REQUIRED if k not in config]
+    if missing:
+        raise ValueError(f"the diffusers config lacks {', '.join(missing)} (a {_DIFFUSERS_CLASS} config has them)")
+    for key in _DIFFUSERS_REQUIRED + _DIFFUSERS_OPTIONAL:
+        value = config.get(key)
+        if value is None and key in _DIFFUSERS_OPTIONAL:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"the diffusers config's {key}={value!r} must be a positive integer")
 
 
 def diffusers_config(config: dict, **overrides) -> LatteConfig:
@@ -304,6 +328,7 @@ def diffusers_config(config: dict, **overrides) -> LatteConfig:
     for key, value in _DIFFUSERS_FIXED.items():
         if config.get(key, value) != value:
             raise ValueError(f"{key}={config[key]!r} is not supported: minilatte's text model has {key}={value!r}")
+    _check_diffusers_fields(config)
     heads, width = config["num_attention_heads"], config["num_attention_heads"] * config["attention_head_dim"]
     if config.get("cross_attention_dim") != width:
         raise ValueError(f"cross_attention_dim={config.get('cross_attention_dim')!r} must equal the width "

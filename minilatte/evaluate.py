@@ -40,7 +40,8 @@ from .metrics.fvd import MIN_FRAMES
 from .metrics.probe import CLASS_OFFSETS, FRAME_DIM
 from .metrics.probe import IMAGE_SIZE as PROBE_SIZE
 from .metrics.probe import NUM_FRAMES as PROBE_FRAMES
-from .run_folder import check_writable_file
+from .files import FileFormatError, read_json_object, write_text_atomic
+from .run_folder import check_output_file
 from .sample import generate_clips, load_for_sampling
 from .train import clip_dataset
 
@@ -284,7 +285,7 @@ def add_eval_arguments(parser) -> None:
 
 def eval_command(args) -> None:
     metrics = parse_metrics(",".join(args.metric or ["fd-probe"]))
-    check_writable_file(args.out, "--out")          # before the sampling work, not after
+    check_output_file(args.out, "--out", ".json", "an evaluation result", is_eval_result)   # before the sampling work
     result = evaluate(args.checkpoint, metrics, num_samples=args.num_samples, seed=args.seed,
                       batch_size=args.batch_size, sampler=args.sampler, steps=args.steps, cfg_scale=args.cfg_scale,
                       num_resamples=args.num_resamples, progress=not args.no_progress)
@@ -297,5 +298,14 @@ def eval_command(args) -> None:
                   f"95%  (real clips: {mo['real']:.4g})")
         for cls, c in m.get("per_class", {}).items():
             print(f"  {cls}: {c['value']:.3g}  [{c['ci_low']:.3g}, {c['ci_high']:.3g}]  (n={c['n']})")
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    write_text_atomic(args.out, json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out}")
+
+
+def is_eval_result(path: Path) -> bool:
+    """Does ``path`` hold an evaluation result (what ``eval --out`` writes)?"""
+    try:
+        read_json_object(path, "evaluation result", ("checkpoint", "metrics"))
+    except (FileFormatError, OSError):
+        return False
+    return True

@@ -10,7 +10,11 @@ official FVD tool does, and writes ``OUT/fvd.json`` and ``OUT/fvd.md`` (the FVD 
 **Shards.** Generated videos are made in shards of ``batch_size`` videos (``OUT/fake/shard_00012.npz``:
 uint8 videos, labels and their I3D features), real clips in shards of features (``OUT/real/``). Each
 file is written to a temporary name and renamed, so a shard on disk is always whole, and a rerun with the
-same settings reuses every finished shard: an interrupted run continues where it stopped.
+same settings reuses every finished shard: an interrupted run continues where it stopped. Each shard
+records a key of what it was made from — for a generated shard the settings and the size and
+modification time of the checkpoint and VAE files, for a real shard the size and modification time of
+each of its clips — and a shard whose key differs (a clip replaced, a checkpoint overwritten), or
+that cannot be read, is made again: a rerun never reports an FVD of stale inputs.
 
 **Processes.** Under ``torchrun`` process r does shards r, r + N, r + 2N, …; shard k's noise and class
 labels come from (seed, k) alone, so 1 and N processes make the same videos. After a barrier process 0
@@ -19,6 +23,7 @@ official tool's per-process statistics are why its maintainers compute FVD on on
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -32,6 +37,7 @@ import torch
 from .config import DiffusionSection, at_least
 from .convert import load_official_latte
 from .distributed import barrier, cleanup, setup_distributed
+from .files import read_json_object, write_text_atomic
 from .fvd_protocol import PROTOCOLS, SOURCES, find_real_videos, get_protocol, read_real_clip
 from .metrics import frechet_distance, i3d_features, load_i3d, to_uint8_videos
 from .metrics.fvd import MIN_FRAMES
@@ -74,15 +80,41 @@ def save_npz_atomic(path: Path, **arrays) -> None:
     os.replace(tmp, path)
 
 
-def load_shard(path: Path) -> dict | None:
-    """A finished shard's arrays, or None when it is absent or unreadable (then it is made again)."""
+def load_shard(path: Path, key: str, size: int) -> dict | None:
+    """A finished shard's arrays, or None when it is absent, unreadable, made from other inputs (its
+    ``key`` differs) or not of ``size`` clips — then it is made again."""
     if not path.is_file():
         return None
     try:
         with np.load(path, allow_pickle=False) as data:
-            return {key: data[key] for key in data.files}
-    except (OSError, ValueError, EOFError):
+            arrays = {name: data[name] for name in data.files}
+    except Exception:         # truncated or foreign: zipfile, numpy and OS errors alike
         return None
+    if "key" not in arrays or str(arrays["key"]) != key or len(arrays.get("features", ())) != size:
+        return None
+    return arrays
+
+
+def _file_stamps(path: str | Path) -> list:
+    """(name, size, modification time) of a file, or of every file under a folder: what changes when it is replaced."""
+    path = Path(path)
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    return [(str(f), *(lambda st: (st.st_size, st.st_mtime_ns))(f.stat())) for f in files]
+
+
+def _key(*parts) -> str:
+    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()
+
+
+def fake_shard_key(settings: Settings, shard: int, size: int) -> str:
+    """What generated shard ``shard`` is made from: the settings and the checkpoint's and VAE's files."""
+    return _key(vars(settings), shard, size, _file_stamps(settings.checkpoint), _file_stamps(settings.vae))
+
+
+def real_shard_key(real_clips, clips: range, settings: Settings) -> str:
+    """What real shard of ``clips`` is made from: those clips' files and how they are read."""
+    return _key([(i, real_clips[i], _file_stamps(real_clips[i][0])) for i in clips], settings.num_frames,
+                settings.real_subsample_factor, settings.resolution, settings.seed)
 
 
 def shard_ranges(total: int, size: int) -> list[range]:
@@ -129,7 +161,7 @@ def check_settings_file(out: Path, settings: Settings) -> None:
     path = out / "settings.json"
     if not path.is_file():
         return
-    saved = json.loads(path.read_text())
+    saved = read_json_object(path, "reproduce settings")
     changed = [f"{k}: {saved.get(k)!r} -> {v!r}" for k, v in vars(settings).items() if saved.get(k) != v]
     if changed:
         raise ValueError(f"--out {str(out)!r} holds shards made with other settings ({'; '.join(changed)}); "
@@ -158,15 +190,15 @@ def make_fake_shards(model, codec, i3d, settings, num_classes, ctx, out: Path, m
     """This process's generated shards; returns how many it made (finished ones are skipped)."""
     made = 0
     for shard, videos in list(enumerate(shard_ranges(settings.num_videos, settings.batch_size)))[ctx.rank::ctx.world_size]:
-        path = out / "fake" / f"shard_{shard:05d}.npz"
-        if load_shard(path) is not None:
+        path, key = out / "fake" / f"shard_{shard:05d}.npz", fake_shard_key(settings, shard, len(videos))
+        if load_shard(path, key, len(videos)) is not None:
             continue
         if max_new_shards is not None and made >= max_new_shards:
             break
         start = time.time()
         pixels, labels = sample_fake_shard(model, codec, settings, num_classes, shard, len(videos), ctx.device)
         features = i3d_features(pixels, model=i3d, device=ctx.device)
-        save_npz_atomic(path, videos=pixels, labels=labels, features=features)
+        save_npz_atomic(path, videos=pixels, labels=labels, features=features, key=np.array(key))
         made += 1
         log(f"[rank {ctx.rank}] generated shard {shard} ({len(videos)} videos) in {time.time() - start:.1f} s")
     return made
@@ -175,23 +207,26 @@ def make_fake_shards(model, codec, i3d, settings, num_classes, ctx, out: Path, m
 def make_real_shards(real_clips, i3d, settings, ctx, out: Path, log=print) -> None:
     """This process's shards of real-clip I3D features."""
     for shard, clips in list(enumerate(shard_ranges(len(real_clips), REAL_SHARD_SIZE)))[ctx.rank::ctx.world_size]:
-        path = out / "real" / f"shard_{shard:05d}.npz"
-        if load_shard(path) is not None:
+        path, key = out / "real" / f"shard_{shard:05d}.npz", real_shard_key(real_clips, clips, settings)
+        if load_shard(path, key, len(clips)) is not None:
             continue
         videos = torch.stack([read_real_clip(*real_clips[i], i, settings.num_frames, settings.real_subsample_factor,
                                              settings.resolution, settings.seed) for i in clips])
         features = i3d_features(videos, model=i3d, device=ctx.device)
-        save_npz_atomic(path, features=features, paths=np.array([real_clips[i][0] for i in clips]))
+        save_npz_atomic(path, features=features, paths=np.array([real_clips[i][0] for i in clips]), key=np.array(key))
         log(f"[rank {ctx.rank}] real shard {shard}: {len(clips)} clips")
 
 
-def gather_features(out: Path, kind: str, expected: int) -> np.ndarray:
-    files = sorted((out / kind).glob("shard_*.npz"))
-    shards = [load_shard(f) for f in files]
-    features = np.concatenate([s["features"] for s in shards if s is not None])
-    if len(features) != expected:
-        raise RuntimeError(f"{out / kind} holds {len(features)} clips' features, expected {expected}")
-    return features
+def gather_features(out: Path, kind: str, keys: list[tuple[str, int]]) -> np.ndarray:
+    """The features of shards 0, 1, … of ``kind``, each checked against its (key, size): never a stale
+    shard or one left over from a larger set."""
+    features = []
+    for shard, (key, size) in enumerate(keys):
+        arrays = load_shard(out / kind / f"shard_{shard:05d}.npz", key, size)
+        if arrays is None:
+            raise RuntimeError(f"{out / kind / f'shard_{shard:05d}.npz'} is missing or was made from other inputs")
+        features.append(arrays["features"])
+    return np.concatenate(features)
 
 
 # --------------------------------------------------------------------------- results
@@ -220,13 +255,13 @@ def write_results(out: Path, settings: Settings, protocol, fvd: float, num_real:
         "sources": {key: SOURCES[key] for key in sorted(set(dict(protocol.sources).values()) | {"guess"})},
         "runtime_s": runtime, "date": date.today().isoformat(),
     }
-    (out / "fvd.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_text_atomic(out / "fvd.json", json.dumps(result, indent=2) + "\n")
     notes = "; ".join(result["departures_from_protocol"]) or "none"
-    (out / "fvd.md").write_text(
+    write_text_atomic(out / "fvd.md", (
         "| dataset | FVD (minilatte) | FVD (paper) | generated videos | real videos | sampler | departures from the protocol |\n"
         "|---|---|---|---|---|---|---|\n"
         f"| {protocol.title} | {fvd:.2f} | {protocol.paper_fvd:.2f} | {settings.num_videos} | {num_real} | "
-        f"{settings.sampler.upper()}-{settings.sampling_steps}, CFG {settings.cfg_scale:g} | {notes} |\n")
+        f"{settings.sampler.upper()}-{settings.sampling_steps}, CFG {settings.cfg_scale:g} | {notes} |\n"))
     return result
 
 
@@ -265,7 +300,7 @@ def reproduce(dataset: str, checkpoint, vae, data, out=None, num_videos: int | N
         if ctx.is_main:
             for kind in ("fake", "real"):
                 (out / kind).mkdir(exist_ok=True)
-            (out / "settings.json").write_text(json.dumps(vars(settings), indent=2) + "\n")
+            write_text_atomic(out / "settings.json", json.dumps(vars(settings), indent=2) + "\n")
         barrier(ctx)
         i3d = load_i3d().to(ctx.device)
         setup_s = time.time() - started
@@ -280,8 +315,11 @@ def reproduce(dataset: str, checkpoint, vae, data, out=None, num_videos: int | N
         barrier(ctx)
         if not ctx.is_main:
             return None
-        fake = gather_features(out, "fake", num_videos)
-        fvd = frechet_distance(gather_features(out, "real", len(real.clips)), fake)
+        fake = gather_features(out, "fake", [(fake_shard_key(settings, k, len(r)), len(r))
+                                             for k, r in enumerate(shard_ranges(num_videos, batch_size))])
+        real_features = gather_features(out, "real", [(real_shard_key(real.clips, r, settings), len(r))
+                                                      for r in shard_ranges(len(real.clips), REAL_SHARD_SIZE)])
+        fvd = frechet_distance(real_features, fake)
         runtime = {"total": round(time.time() - started, 1), "setup": round(setup_s, 1),
                    "sampling_and_fake_features": round(sampled_s, 1),
                    "real_features_and_fvd": round(time.time() - started - setup_s - sampled_s, 1),

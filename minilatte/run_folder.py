@@ -45,10 +45,23 @@ def check_writable_file(path: str | Path, what: str) -> Path:
     return path
 
 
+def check_output_file(path: str | Path, what: str, suffix: str, kind: str, written_by_us) -> Path:
+    """``path`` can take this command's output: writable (:func:`check_writable_file`), named ``*suffix``,
+    and either new or a previous output of the same kind (``written_by_us(path)`` is true); any other
+    existing file — a checkpoint, someone's notes — is refused, never overwritten."""
+    path = check_writable_file(path, what)
+    if path.suffix.lower() != suffix:
+        raise ConfigError(f"{what} {str(path)!r} must end in {suffix} ({kind} is written there)")
+    if path.exists() and not written_by_us(path):
+        raise ConfigError(f"{what} {str(path)!r} already exists and is not {kind} minilatte wrote; it is not "
+                          "overwritten: give another path, or delete it first")
+    return path
+
+
 def holds_run(out_dir: Path) -> bool:
     """Does ``out_dir`` hold (part of) a run: a checkpoint or a training log?"""
     ckpt_dir = out_dir / "checkpoints"
-    has_ckpt = ckpt_dir.is_dir() and any(p.name.startswith(("step_", ckpt.UNREADABLE_PREFIX)) for p in ckpt_dir.iterdir())
+    has_ckpt = ckpt_dir.is_dir() and any(p.name.startswith(("step_", ckpt.UNREADABLE_PREFIX, ckpt.INCOMPLETE_PREFIX)) for p in ckpt_dir.iterdir())
     return has_ckpt or (out_dir / "log.csv").exists()
 
 
@@ -94,8 +107,16 @@ def prepare_run_folder(out_dir: str | Path, cfg: RunConfig, resume: bool, overwr
             out_dir.rename(aside)
             notes.append(f"moved the old run in {out_dir} to {aside}")
     check_writable_dir(out_dir, "--out")
+    ckpt_dir = out_dir / "checkpoints"
+    unusable = ckpt.set_aside_folders(ckpt_dir)     # read by every process before the main one renames
     if is_main:
-        notes += ckpt.clean_checkpoint_dir(out_dir / "checkpoints")
+        notes += ckpt.clean_checkpoint_dir(ckpt_dir)
+    if resume and unusable and not ckpt.list_checkpoints(ckpt_dir):
+        # Starting again from step 0 would overwrite the run's log; the user decides instead.
+        raise ConfigError(f"--resume: {ckpt_dir} holds no complete checkpoint to continue from "
+                          f"({', '.join(unusable)}: incomplete or unreadable, kept as "
+                          f"{ckpt.INCOMPLETE_PREFIX}*/{ckpt.UNREADABLE_PREFIX}*); restore the missing files, "
+                          "or start afresh with --overwrite (which moves this run aside)")
     if resume:
         for path in reversed(ckpt.list_checkpoints(out_dir / "checkpoints")):
             try:

@@ -49,6 +49,9 @@ def _check_prompts(latte_cfg, num_videos: int, labels, prompts, encoder, cfg_sca
         raise TypeError("prompts must be a list of str, one per video")
     if len(prompts) != num_videos:
         raise ValueError(f"prompts must hold num_videos={num_videos} captions; got {len(prompts)}")
+    for i, text in enumerate(prompts):
+        if not text.strip():
+            raise ValueError(f"prompt {i} ({text!r}) is empty; a prompt says what the video shows")
     if encoder is None:
         raise ValueError("prompts need the run's text encoder: pass text_encoder=load_text_encoder(cfg)")
     if isinstance(encoder, WordEncoder):
@@ -165,6 +168,9 @@ def generate_clips(model: Latte, cfg: RunConfig, num_samples: int, seed: int = 0
         if isinstance(prompts, str) or (prompts is not None and not len(prompts)):
             raise ValueError("prompts must be a non-empty list of captions (a list, also for one prompt)")
         prompts = default_prompts(cfg, num_samples, seed) if prompts is None else list(prompts)
+        if len(prompts) > num_samples:
+            raise ValueError(f"{len(prompts)} prompts for {num_samples} videos: the prompts past the first "
+                             f"{num_samples} would be dropped; ask for at least {len(prompts)} videos")
         prompts = [prompts[i % len(prompts)] for i in range(num_samples)]
         text_encoder = text_encoder or load_text_encoder(cfg, device)
     generator = torch.Generator(device).manual_seed(seed)

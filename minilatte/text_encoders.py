@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .data.captions import VOCABULARY, words
+from .data.captions import VOCABULARY, unreadable_characters, words
 
 WORDS = "words"          # data.text_encoder's name for the WordEncoder
 T5_MAX_LENGTH = 120      # LattePipeline.encode_prompt and PixArt-α: captions of at most 120 T5 tokens
@@ -62,6 +62,12 @@ class WordEncoder(nn.Module):
 
     def check_known(self, captions: list[str]) -> None:
         """ValueError naming the words of ``captions`` that the encoder does not know, and what it knows."""
+        for text in captions:
+            odd = unreadable_characters(text)
+            if odd:
+                raise ValueError(f"prompt {text!r} has characters the word encoder cannot read "
+                                 f"({' '.join(odd)}); it reads words of letters and digits, separated by spaces "
+                                 "or punctuation")
         unknown = self.unknown_words(captions)
         if unknown:
             known = [w for w in self.vocabulary if w not in (END, UNKNOWN)]

@@ -6,7 +6,6 @@ transformer models the latent video. Frames go through the VAE in chunks to boun
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import torch
 from einops import rearrange
 
 from .assets import resolve
+from .files import read_json_object
 
 SD_SCALE = 0.18215
 
@@ -32,7 +32,7 @@ def vae_downsample(name_or_path: str | os.PathLike) -> int:
     config = vae_folder(name_or_path) / "config.json"
     if not config.is_file():
         return 8
-    return 2 ** (len(json.loads(config.read_text())["block_out_channels"]) - 1)
+    return 2 ** (len(read_json_object(config, "VAE config", ("block_out_channels",))["block_out_channels"]) - 1)
 
 
 class LatentCodec(torch.nn.Module):

@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from einops import rearrange
 
+from .files import write_atomic
+
 # PIL and matplotlib are imported inside the functions that draw: train.py and the CLI import this
 # module, and ``python -m minilatte --help`` should not pay for them (matplotlib alone takes ~1 s).
 
@@ -38,15 +40,21 @@ def video_grid(videos: torch.Tensor, ncols: int | None = None, pad: int = 1, sca
 
 
 def save_gif(videos: torch.Tensor, path: str | Path, fps: int = 8, ncols: int | None = None, scale: int = 4) -> Path:
-    """Write one video (F, C, H, W) or a grid of videos (B, F, C, H, W) in [-1, 1] as a looping GIF."""
+    """Write one video (F, C, H, W) or a grid of videos (B, F, C, H, W) in [-1, 1] as a looping GIF (atomically)."""
     from PIL import Image
 
     grid = video_grid(videos, ncols, scale=scale)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     images = [Image.fromarray(frame) for frame in grid]
-    images[0].save(path, save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
-    return path
+    return write_atomic(path, lambda tmp: images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:],
+                                                          duration=int(1000 / fps), loop=0))
+
+
+def is_gif(path: str | Path) -> bool:
+    """Does ``path`` start like a GIF file?"""
+    with open(path, "rb") as f:
+        return f.read(4) == b"GIF8"
 
 
 def save_frames_png(videos: torch.Tensor, path: str | Path, scale: int = 4) -> Path:

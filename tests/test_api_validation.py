@@ -235,3 +235,101 @@ def test_video_folder_and_joint_arguments_are_checked(tmp_path):
         JointImageVideo(ds, num_images=0)
     with pytest.raises(TypeError, match="dataset must be a map-style dataset"):
         JointImageVideo(iter([1, 2]), num_images=1)
+
+
+# ---------------------------------------------------------------- inputs that used to pass silently or crash late
+@pytest.mark.parametrize("t, message", [
+    (torch.tensor([-5, 1]), "t holds timesteps in \\[-5, 1\\] but must be in \\[0, 10000\\]"),
+    (torch.tensor([1e6, 1.0]), "t holds timesteps in \\[1, 1e\\+06\\] but must be in \\[0, 10000\\]"),
+    (torch.tensor([float("nan"), 1.0]), "t holds timesteps in"),
+])
+def test_timesteps_outside_the_diffusion_range_are_refused(t, message):
+    with pytest.raises(ValueError, match=message):
+        nano()(X, t, Y)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float16, torch.bfloat16])
+def test_inputs_of_another_precision_are_cast_to_the_models(dtype):
+    model = nano()
+    with torch.no_grad():
+        expected = model(X.to(dtype).float(), T, Y)               # the same values, given in float32
+        out = model(X.to(dtype), T, Y)
+        cfg = model.forward_with_cfg(torch.cat([X, X]).to(dtype), torch.cat([T, T]), torch.tensor([0, 4, 5, 5]), 2.0)
+    assert out.dtype == torch.float32 and cfg.dtype == torch.float32
+    assert torch.equal(out, expected)
+    text = create_latte("Latte-Nano/2", num_frames=F, input_size=S, in_channels=C, conditioning="text",
+                        text_dim=6).eval()
+    tokens = torch.randn(B, 3, 6)
+    with torch.no_grad():
+        assert torch.equal(text(X.to(dtype), T, text=tokens.to(dtype)),
+                           text(X.to(dtype).float(), T, text=tokens.to(dtype).float()))
+
+
+def test_an_empty_batch_is_refused():
+    with pytest.raises(ValueError, match="x holds no samples \\(batch size 0\\)"):
+        nano()(torch.randn(0, F, C, S, S), torch.zeros(0, dtype=torch.long), torch.zeros(0, dtype=torch.long))
+
+
+def test_prompts_that_would_be_changed_or_dropped_are_refused():
+    from minilatte.text_encoders import WordEncoder
+
+    model = create_latte("Latte-Nano/2", num_frames=F, input_size=S, in_channels=C, conditioning="text",
+                         text_dim=WordEncoder().dim).eval()
+    d, encoder = DiffusionSection(sampling_steps=2, cfg_scale=1.0), WordEncoder()
+    for prompts, message in ((["a red square", ""], "prompt 1 \\(''\\) is empty"),
+                             (["   ", "a red square"], "prompt 0 \\('   '\\) is empty"),
+                             (["a red square", "\u00fcber square"], "does not know '\u00fcber'"),
+                             (["a red square \U0001F7E5", "a red square"], "has characters the word encoder cannot "
+                                                                            "read \\(\U0001F7E5\\)")):
+        with pytest.raises(ValueError, match=message):
+            sample_videos(model, d, 2, prompts=prompts, text_encoder=encoder, progress=False)
+    from minilatte.config import load_config
+    from minilatte.sample import generate_clips
+    with pytest.raises(ValueError, match="2 prompts for 1 videos: the prompts past the first 1 would be dropped"):
+        generate_clips(model, load_config("cpu-t2v"), 1, prompts=["a red square", "a blue circle"],
+                       text_encoder=encoder, progress=False)
+
+
+# ---------------------------------------------------------------- a damaged diffusers folder: one line naming the file
+DIFFUSERS_CONFIG = dict(_class_name="LatteTransformer3DModel", num_attention_heads=2, attention_head_dim=8,
+                        in_channels=4, out_channels=8, num_layers=1, cross_attention_dim=16, sample_size=8,
+                        patch_size=2, caption_channels=12, video_length=2)
+
+
+@pytest.mark.parametrize("config, message", [
+    (b'{"num_attention_heads": ', "diffusers config '.*config.json' is not valid JSON"),
+    (b"\xff\xfe", "diffusers config '.*config.json' is not UTF-8"),
+    (b"[1, 2]", "diffusers config '.*config.json' must hold a JSON object; it holds a list"),
+    ({k: v for k, v in DIFFUSERS_CONFIG.items() if k != "num_attention_heads"},
+     "config.json: the diffusers config lacks num_attention_heads"),
+    ({**DIFFUSERS_CONFIG, "num_attention_heads": "2"},
+     "config.json: .*num_attention_heads='2' must be a positive integer"),
+    ({**DIFFUSERS_CONFIG, "patch_size": 0}, "config.json: .*patch_size=0 must be a positive integer"),
+])
+def test_a_bad_diffusers_config_is_one_line(tmp_path, config, message):
+    import json
+
+    from minilatte.convert import from_diffusers
+
+    (tmp_path / "config.json").write_bytes(config if isinstance(config, bytes) else json.dumps(config).encode())
+    with pytest.raises(ValueError, match=message):
+        from_diffusers(tmp_path)
+
+
+def test_damaged_diffusers_weights_are_one_line_naming_the_file(tmp_path):
+    import json
+
+    from safetensors.torch import save_file
+
+    from minilatte.convert import from_diffusers
+
+    (tmp_path / "config.json").write_text(json.dumps(DIFFUSERS_CONFIG))
+    weights = tmp_path / "diffusion_pytorch_model.safetensors"
+    save_file({"proj_out.weight": torch.zeros(64, 16)}, weights)
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(ValueError, match="diffusion_pytorch_model.safetensors is not a readable safetensors file"):
+        from_diffusers(tmp_path)
+    weights.unlink()
+    (tmp_path / "diffusion_pytorch_model.safetensors.index.json").write_text('{"metadata": {}}')
+    with pytest.raises(ValueError, match="diffusers weight index '.*index.json' lacks 'weight_map'"):
+        from_diffusers(tmp_path)

@@ -6,6 +6,7 @@ that cannot be written, and a table of malformed configs and files.
 """
 import csv
 import errno
+import json
 import os
 import signal
 import subprocess
@@ -182,15 +183,15 @@ def test_startup_removes_crash_debris_and_says_so(tmp_path, capsys, straight):
     (ckpts / ".tmp-abc123").mkdir()                    # a write killed before its rename
     (ckpts / ".tmp-abc123" / "model.safetensors").write_bytes(b"x" * 100)
     (ckpts / ".del-step_0000005-deadbeef").mkdir()     # a deletion killed half-way
-    half_deleted = ckpts / "step_0000018"              # an old-style half-deleted folder: state.pt left
+    half_deleted = ckpts / "step_0000018"              # a step folder missing files: set aside, never deleted
     half_deleted.mkdir()
     (half_deleted / "state.pt").write_bytes(b"")
     assert [p.name for p in ckpt.list_checkpoints(ckpts)] == ["step_0000010", "step_0000015"]
     capsys.readouterr()
     train(load_config("ci", QUIET), run, resume=True, progress=False)
     out = capsys.readouterr().out
-    assert out.count("removed ") == 3
-    assert sorted(p.name for p in ckpts.iterdir()) == ["step_0000015", "step_0000020"]
+    assert out.count("removed ") == 2 and out.count("set aside ") == 1
+    assert sorted(p.name for p in ckpts.iterdir()) == ["incomplete-step_0000018", "step_0000015", "step_0000020"]
     assert same_weights(ema_of(run), ema_of(straight))
 
 
@@ -372,3 +373,192 @@ def test_eval_refuses_clips_the_probe_cannot_read_before_sampling(capsys, monkey
     monkeypatch.setattr(minilatte.sample, "sample_videos", lambda *a, **k: pytest.fail("sampling started"))
     code, err = run_cli(capsys, "eval", "--checkpoint", str(straight), "--out", str(tmp_path / "e.json"))
     assert code == 2 and "need clips of >= 8 frames whose side is a multiple of 16; these are 4 frames" in one_line(err)
+
+
+# ---------------------------------------------------------------- nothing a user made is deleted, nothing stale is used
+
+def test_resume_with_only_an_incomplete_checkpoint_keeps_it_and_refuses(tmp_path, capsys):
+    run = tmp_path / "run"
+    train(load_config("ci", QUIET), run, progress=False)                 # checkpoints 10 and 20
+    ckpts = run / "checkpoints"
+    ckpt._remove(ckpts / "step_0000010")
+    (ckpts / "step_0000020" / "state.pt").unlink()                         # removed by hand to save space
+    log = (run / "log.csv").read_bytes()
+    code, err = run_cli(capsys, "train", "--config", "ci", "--set", "train.steps=30", "--set",
+                        "train.num_sample_videos=0", "--out", str(run), "--resume", "--no-progress")
+    assert code == 2 and "holds no complete checkpoint to continue from" in one_line(err)
+    assert "step_0000020" in err and "--overwrite" in err
+    kept = ckpts / "incomplete-step_0000020"
+    assert sorted(p.name for p in kept.iterdir()) == ["config.yaml", "ema.safetensors", "model.safetensors"]
+    assert (run / "log.csv").read_bytes() == log                          # the run's log is not rewritten
+    code, err = run_cli(capsys, "train", "--config", "ci", "--out", str(run), "--resume", "--no-progress")
+    assert code == 2 and "incomplete-step_0000020" in one_line(err)       # the same answer a second time
+    code, err = run_cli(capsys, "sample", "--checkpoint", str(run), "--out", str(tmp_path / "s.gif"))
+    assert code == 2 and "only checkpoints set aside (incomplete-step_0000020)" in one_line(err)
+
+
+def test_an_incomplete_newest_checkpoint_is_set_aside_and_resume_continues_from_the_previous(tmp_path, capsys,
+                                                                                          straight):
+    run = half_run(tmp_path)                                              # checkpoints 10 and 15
+    (run / "checkpoints" / "step_0000015" / "state.pt").unlink()
+    (run / "checkpoints" / "incomplete-step_0000015").mkdir()            # an earlier one of the same name stays
+    capsys.readouterr()
+    train(load_config("ci", QUIET), run, resume=True, progress=False)
+    out = capsys.readouterr().out
+    assert "set aside" in out and "it lacks state.pt" in out and "removed" not in out
+    kept = run / "checkpoints" / "incomplete-step_0000015-2"
+    assert (kept / "ema.safetensors").is_file() and (run / "checkpoints" / "incomplete-step_0000015").is_dir()
+    assert same_weights(ema_of(run), ema_of(straight))                    # continued from step 10, exactly
+
+
+def test_sampling_uses_the_newest_checkpoint_or_says_why_not(tmp_path, capsys, monkeypatch):
+    run = half_run(tmp_path)                                              # checkpoints 10 and 15
+    newest = run / "checkpoints" / "step_0000015"
+    (newest / "state.pt").unlink()                                        # sampling does not need it
+    assert ckpt.resolve_checkpoint(run) == newest
+    (newest / "config.yaml").unlink()
+    import minilatte.sample
+    monkeypatch.setattr(minilatte.sample, "sample_videos", lambda *a, **k: pytest.fail("sampled an older step"))
+    for command in (["sample", "--out", str(tmp_path / "s.gif")], ["eval", "--out", str(tmp_path / "e.json")]):
+        code, err = run_cli(capsys, *command, "--checkpoint", str(run))
+        assert code == 2 and "newest checkpoint" in one_line(err) and "step_0000015 lacks config.yaml" in err
+        assert "--checkpoint " + str(run / "checkpoints" / "step_0000010") in err
+    assert not (tmp_path / "s.gif").exists() and not (tmp_path / "e.json").exists()
+
+
+@pytest.mark.parametrize("failure", ["safetensors", "torch.save"])
+def test_a_full_disk_in_any_writer_is_one_line_and_keeps_the_older_checkpoints(tmp_path, capsys, monkeypatch,
+                                                                                failure):
+    from safetensors import SafetensorError
+
+    def full(path) -> bool:
+        return ".tmp-" in str(path) and len(ckpt.list_checkpoints(tmp_path / "checkpoints")) >= 1
+
+    if failure == "safetensors":
+        real_save = ckpt.save_file
+
+        def save(tensors, path):
+            if full(path):
+                raise SafetensorError("Error while serializing: IoError(Os { code: 28, kind: StorageFull, "
+                                      "message: \"No space left on device\" })")
+            return real_save(tensors, path)
+        monkeypatch.setattr(ckpt, "save_file", save)
+    else:
+        real_save = torch.save
+
+        def save(obj, path, *args, **kwargs):
+            if full(path):
+                raise RuntimeError("[enforce fail at inline_container.cc:626] . unexpected pos 64 vs 0")
+            return real_save(obj, path, *args, **kwargs)
+        monkeypatch.setattr(torch, "save", save)
+    code, err = run_cli(capsys, "train", "--config", "ci", "--out", str(tmp_path), "--no-progress",
+                        "--set", "train.num_sample_videos=0")
+    assert code == 2 and "cannot write checkpoint step 20" in one_line(err) and "older checkpoints are intact" in err
+    assert [p.name for p in ckpt.list_checkpoints(tmp_path / "checkpoints")] == ["step_0000010"]
+    assert not [p for p in (tmp_path / "checkpoints").iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_a_full_disk_while_writing_a_gif_leaves_no_gif(tmp_path, capsys, monkeypatch, straight):
+    from PIL import Image
+
+    def fills_up(self, fp, *args, **kwargs):
+        Path(fp).write_bytes(b"GIF89a")                                   # a few bytes, then the disk is full
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(Image.Image, "save", fills_up)
+    out = tmp_path / "s.gif"
+    code, err = run_cli(capsys, "sample", "--checkpoint", str(straight), "--out", str(out), "--num-videos", "1",
+                        "--steps", "2")
+    assert code == 2 and "No space left on device" in one_line(err)
+    assert list(tmp_path.iterdir()) == []                                 # no GIF, no temporary file
+
+
+def test_an_output_file_that_the_command_did_not_write_is_never_overwritten(tmp_path, capsys, monkeypatch, straight):
+    import minilatte.sample
+    monkeypatch.setattr(minilatte.sample, "sample_videos", lambda *a, **k: pytest.fail("sampling started"))
+    weights = ckpt.latest_checkpoint(straight / "checkpoints") / "ema.safetensors"
+    before = weights.read_bytes()
+    notes = tmp_path / "notes.json"
+    notes.write_text('{"mine": 1}')
+    for argv, message in [
+        (["eval", "--out", str(weights)], "must end in .json"),
+        (["eval", "--out", str(notes)], "already exists and is not an evaluation result minilatte wrote"),
+        (["sample", "--out", str(tmp_path / "x.txt")], "must end in .gif"),
+        (["sample", "--out", str(tmp_path / "notes.gif")], "is not a GIF minilatte wrote"),
+    ]:
+        if argv[-1].endswith("notes.gif"):
+            (tmp_path / "notes.gif").write_text("not a picture")
+        code, err = run_cli(capsys, argv[0], "--checkpoint", str(straight), *argv[1:])
+        assert code == 2 and message in one_line(err), argv
+    assert weights.read_bytes() == before and notes.read_text() == '{"mine": 1}'
+    from minilatte.evaluate import is_eval_result
+    from minilatte.run_folder import check_output_file
+    previous = tmp_path / "eval.json"
+    previous.write_text('{"checkpoint": "runs/ci", "metrics": {}}')         # a previous eval result: replaced
+    assert check_output_file(previous, "--out", ".json", "an evaluation result", is_eval_result) == previous
+
+
+def test_a_config_that_is_not_utf8_is_one_line_naming_it(tmp_path, capsys):
+    config = tmp_path / "run.yaml"
+    config.write_bytes("name: caf\u00e9\n".encode("latin-1"))
+    code, err = run_cli(capsys, "train", "--config", str(config), "--out", str(tmp_path / "run"))
+    assert code == 2 and str(config) in one_line(err) and "is not UTF-8" in err
+
+
+def test_a_caption_index_is_read_as_utf8_with_or_without_a_byte_order_mark(tmp_path):
+    from minilatte.data import CaptionedSynthetic, CaptionedVideoFolder, synthetic_dataset, write_video
+
+    clip = CaptionedSynthetic(synthetic_dataset("shapes", num_frames=6, image_size=16, length=1))[0]
+    write_video(tmp_path / "clip0.mp4", clip["video"])
+    kw = dict(num_frames=4, frame_interval=1, image_size=16)
+    index = tmp_path / "spreadsheet.csv"
+    index.write_bytes(f"path,caption\nclip0.mp4,\"{clip['caption']}\"\n".encode("utf-8-sig"))
+    assert CaptionedVideoFolder(index, **kw)[0]["caption"] == clip["caption"]
+    for name, text in (("latin1.csv", "path,caption\nclip0.mp4,caf\u00e9\n"),
+                       ("latin1.jsonl", '{"path": "clip0.mp4", "caption": "caf\u00e9"}\n')):
+        (tmp_path / name).write_bytes(text.encode("latin-1"))
+        with pytest.raises(ValueError, match=f"caption index '.*{name}' is not UTF-8 text"):
+            CaptionedVideoFolder(tmp_path / name, **kw)
+    with pytest.raises(FileNotFoundError, match="caption index '.*nope.csv' does not exist"):
+        CaptionedVideoFolder(tmp_path / "nope.csv", **kw)
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"\xff\xfe{}", "is not UTF-8 text"),
+    (b'{"checkpoint": ', "is not valid JSON \\(Expecting value: line 1, column 16\\)"),
+    (b"{}", "lacks 'checkpoint', 'metrics'"),
+    (b"[]", "must hold a JSON object; it holds a list"),
+])
+def test_a_damaged_ablation_result_is_one_line_naming_the_file(tmp_path, content, message):
+    from minilatte.ablate import runs
+    from minilatte.ablate.studies import TIERS, Arm, base_config
+
+    base, arm = base_config("ci", ("train.steps=2",)), Arm("s-adaln")
+    cfg = runs.arm_config(base, arm, 0, tmp_path, "ci")
+    folder = tmp_path / "ci" / arm.key / "seed0"
+    folder.mkdir(parents=True)
+    (folder / runs.RUN_FILE).write_text(json.dumps(cfg.to_dict()))
+    for step in runs.curve_steps(cfg.train.steps, TIERS["ci"].curve_points):
+        (folder / f"eval_{step:07d}.json").write_bytes(content)
+    with pytest.raises(ValueError, match=f"evaluation result '.*eval_\\d+.json' {message}"):
+        runs.run_arm(base, arm, 0, tmp_path, "ci", num_samples=8, report=lambda line: None)
+    (folder / runs.RUN_FILE).write_bytes(b"\xff{}")
+    with pytest.raises(ValueError, match=f"ablation run record '.*{runs.RUN_FILE}' is not UTF-8"):
+        runs.run_arm(base, arm, 0, tmp_path, "ci", num_samples=8, report=lambda line: None)
+
+
+def test_a_damaged_reproduce_settings_file_is_one_line_naming_it(tmp_path):
+    from minilatte.reproduce import check_settings_file
+
+    for content, message in ((b"\xe9", "is not UTF-8"), (b'{"dataset": "ffs",', "is not valid JSON")):
+        (tmp_path / "settings.json").write_bytes(content)
+        with pytest.raises(ValueError, match=f"reproduce settings '.*settings.json' {message}"):
+            check_settings_file(tmp_path, None)
+
+
+def test_a_damaged_vae_config_is_one_line_naming_it(tmp_path):
+    from minilatte.vae import vae_downsample
+
+    (tmp_path / "config.json").write_bytes(b'{"_class_name": "AutoencoderKL"}')
+    with pytest.raises(ValueError, match="VAE config '.*config.json' lacks 'block_out_channels'"):
+        vae_downsample(tmp_path)

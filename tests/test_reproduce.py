@@ -224,3 +224,49 @@ def test_a_rerun_with_other_settings_is_refused(ffs_run, ckpt):
     tmp, data, _ = ffs_run
     with pytest.raises(ValueError, match="holds shards made with other settings .*batch_size: 1 -> 2"):
         reproduce("ffs", ckpt[0], VAE, data, out=tmp / "one", **{**FAST, "batch_size": 2})
+
+
+def test_changed_real_clips_or_a_damaged_shard_are_made_again_never_reused(ffs_run, ckpt, tmp_path):
+    import shutil
+
+    _, source, _ = ffs_run
+    data = tmp_path / "videos"
+    shutil.copytree(source, data)
+    out = tmp_path / "out"
+    reproduce("ffs", ckpt[0], VAE, data, out=out, **FAST)
+
+    def fresh(name):
+        return reproduce("ffs", ckpt[0], VAE, data, out=tmp_path / name, **FAST)["fvd"]
+
+    video_file(data / "clip1.mp4", 50, 5)                          # the same count, another clip
+    rerun = reproduce("ffs", ckpt[0], VAE, data, out=out, **FAST)
+    assert rerun["runtime_s"]["generated_shards_made_now"] == 0    # the generated videos still fit
+    assert rerun["fvd"] == fresh("fresh-1")
+    shard = out / "real" / "shard_00000.npz"
+    shard.write_bytes(shard.read_bytes()[:300])                    # a damaged shard is made again
+    assert reproduce("ffs", ckpt[0], VAE, data, out=out, **FAST)["fvd"] == rerun["fvd"]
+    video_file(data / "clip3.mp4", 50, 6)                          # one clip more
+    grown = reproduce("ffs", ckpt[0], VAE, data, out=out, **FAST)
+    assert grown["num_real_videos"] == 4 and grown["fvd"] == fresh("fresh-2")
+
+
+def test_an_evil_or_truncated_checkpoint_is_one_line(tmp_path, ckpt, ffs_run, capsys):
+    import pickle
+
+    _, data, _ = ffs_run
+
+    class Exploit:
+        def __reduce__(self):
+            return (print, ("pickled code ran",))
+
+    evil, truncated = tmp_path / "evil.pt", tmp_path / "truncated.pt"
+    with open(evil, "wb") as f:
+        pickle.dump({"ema": Exploit()}, f, protocol=2)
+    truncated.write_bytes(ckpt[0].read_bytes()[:5000])
+    for path, message in ((evil, "holds pickled Python objects beyond tensors; minilatte never executes them"),
+                          (truncated, "truncated.pt is not a Latte checkpoint")):
+        code = main(["reproduce", "--dataset", "ffs", "--checkpoint", str(path), "--vae", str(VAE), "--data",
+                     str(data), "--out", str(tmp_path / "out"), "--num-videos", "2"])
+        captured = capsys.readouterr()
+        assert code == 2 and message in captured.err and captured.err.strip().count("\n") == 0
+        assert "pickled code ran" not in captured.out

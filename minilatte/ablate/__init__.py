@@ -30,6 +30,7 @@ import json
 from pathlib import Path
 
 from ..metrics.i3d_weights import FETCH_COMMAND, i3d_cache_path
+from ..files import write_text_atomic
 from ..run_folder import check_writable_file
 from .plan import plan, plan_markdown
 from .report import findings_table, plot_curves, study_result, to_markdown
@@ -113,6 +114,6 @@ def ablate_command(args) -> None:
     table = to_markdown(studies)
     print(table, end="")
     if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+        write_text_atomic(args.json, json.dumps(result, indent=2) + "\n")
     if args.markdown:
-        Path(args.markdown).write_text(table)
+        write_text_atomic(args.markdown, table)

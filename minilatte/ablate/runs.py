@@ -21,6 +21,7 @@ from .. import checkpoint as ckpt
 from ..config import RunConfig, apply_overrides, build_config
 from ..convert import init_from_dit
 from ..evaluate import evaluate
+from ..files import read_json_object
 from ..flops import train_step_flops
 from ..run_folder import config_differences
 from ..train import train
@@ -66,7 +67,7 @@ def _claim(folder: Path, cfg: RunConfig) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     record = folder / RUN_FILE
     if record.exists():   # compared as today's config reads it: a setting added since, at its default, is no change
-        blocking, other = config_differences(json.loads(record.read_text()), cfg)
+        blocking, other = config_differences(read_json_object(record, "ablation run record"), cfg)
         if blocking or other:
             raise ValueError(f"{folder} holds a run of other settings ({'; '.join((blocking + other)[:3])}); "
                              "delete it or use another --work")
@@ -132,7 +133,7 @@ def run_arm(base: RunConfig, arm: Arm, seed: int, work: Path, tier: str, num_sam
                               steps=t.sampling_steps, num_resamples=20, progress=False)
             _write_json(out, scores)
             trained.append(step)
-        evals[step] = json.loads(out.read_text())
+        evals[step] = read_json_object(out, "evaluation result", ("checkpoint", "metrics"))
     final = evals[cfg.train.steps]["metrics"]
     what = f"trained to {trained[-1]} in {time.perf_counter() - start:.0f} s" if trained else "cached"
     report(f"{tier} {arm.key} seed {seed}: {what}; " + ", ".join(f"{k} {v['value']:.4g}" for k, v in final.items()))

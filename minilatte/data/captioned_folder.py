@@ -14,10 +14,12 @@ Item = {"video": (F, 3, S, S) in [-1, 1], "label": 0, "path": str, "caption": st
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 from pathlib import Path
 
+from ..files import read_text
 from .video_folder import VideoFolder
 
 INDEX_FORMATS = (".csv", ".jsonl")
@@ -34,8 +36,10 @@ class CaptionedVideoFolder(VideoFolder):
         if not isinstance(index, (str, os.PathLike)):
             raise TypeError(f"index must be the path of a .csv or .jsonl file, got {type(index).__name__}")
         self.index = Path(index)
-        if self.index.suffix not in INDEX_FORMATS or not self.index.is_file():
+        if self.index.suffix not in INDEX_FORMATS:
             raise ValueError(f"index={str(index)!r} is not a .csv or .jsonl file")
+        if not self.index.is_file():
+            raise FileNotFoundError(f"caption index {str(index)!r} does not exist")
         self.captions: dict[str, str] = {}
         super().__init__(self.index.parent, num_frames, frame_interval, image_size, None, train, seed, flip)
 
@@ -60,7 +64,9 @@ class CaptionedVideoFolder(VideoFolder):
 
     def _rows(self):
         """(where, path, caption) for every row of the index; ``where`` names the row for warnings."""
-        with open(self.index, newline="", encoding="utf-8") as file:
+        # UTF-8, with or without a byte-order mark (as spreadsheet programs save CSV); anything else is
+        # one line naming the file.
+        with io.StringIO(read_text(self.index, "caption index"), newline="") as file:
             if self.index.suffix == ".csv":
                 reader = csv.DictReader(file)
                 if not {"path", "caption"} <= set(reader.fieldnames or ()):

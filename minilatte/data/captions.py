@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numbers
 import re
+import unicodedata
 
 import numpy as np
 from torch.utils.data import Dataset
@@ -43,12 +44,18 @@ SUBJECTS = {
 # ... and in which order.
 ORDERS = ("{subject} {motion}", "{subject} {motion}", "{motion}: {subject}")
 
-_WORD = re.compile(r"[a-z0-9]+")
+_WORD = re.compile(r"[^\W_]+")      # letters and digits of any script: "über" stays one word
 
 
 def words(text: str) -> list[str]:
     """The words of a caption, lower case, punctuation and hyphens dropped: the tokens of the word encoder."""
     return _WORD.findall(text.lower())
+
+
+def unreadable_characters(text: str) -> list[str]:
+    """Characters of ``text`` that are neither part of a word, nor a space, nor punctuation (emoji,
+    symbols): the word encoder would drop them silently."""
+    return list(dict.fromkeys(c for c in text if not (c.isalnum() or c.isspace() or unicodedata.category(c)[0] == "P")))
 
 
 def _vocabulary() -> tuple[str, ...]:

@@ -119,6 +119,11 @@ class TubeletEmbed(nn.Module):
 # (c = t_emb + y_emb modulates every block) or extra tokens in every frame (``Latte.forward``).
 
 
+# The largest timestep the model takes: the timestep embedding's max_period, the horizon its sinusoids
+# are scaled for (diffusion runs use 1,000 steps).
+MAX_TIMESTEP = 10000
+
+
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
     """Sinusoidal embedding of (possibly fractional) timesteps: (B,) -> (B, dim), cos half first."""
     half = dim // 2
@@ -238,7 +243,9 @@ class Latte(nn.Module):
     ``y`` is required exactly when the model is class-conditional (``num_classes > 0``), with labels in
     [0, num_classes); a model with a null class (``class_dropout_prob > 0``) also takes the null class
     ``num_classes`` (the unconditional prediction, as in a CFG batch [labels; null class]). Wrong types,
-    shapes or labels raise TypeError / ValueError naming the argument (see ``check_inputs``).
+    shapes or labels raise TypeError / ValueError naming the argument (see ``check_inputs``). Timesteps
+    must lie in [0, MAX_TIMESTEP]. Floating inputs of another precision (``x``, ``text``: float64,
+    float16, ...) are cast to the model's dtype, so the output has the model's dtype.
 
     A text model (``conditioning="text"``, models/text.py) takes captions instead of labels:
     ``forward(x, t, text=(B, L, text_dim), text_mask=(B, L) bool or None)``; it may also take images
@@ -374,7 +381,10 @@ class Latte(nn.Module):
         cfg = self.config
         _check_tensor("x", x, floating=True, shape_text="(B, F, C, H, W)", ndim=5)
         B = x.shape[0]
+        if B == 0:
+            raise ValueError("x holds no samples (batch size 0); give at least one video")
         _check_tensor("t", t, floating=None, shape_text=f"(B,) = ({B},), one timestep per sample", shape=(B,))
+        _check_timesteps(t)
         if not isinstance(num_images, int) or isinstance(num_images, bool):
             raise TypeError(f"num_images must be an int, got {type(num_images).__name__}")
         if cfg.num_classes == 0:
@@ -403,6 +413,9 @@ class Latte(nn.Module):
                 text: torch.Tensor | None = None, text_mask: torch.Tensor | None = None) -> torch.Tensor:
         self.check_inputs(x, t, y, num_images, y_images)
         self.check_text(x, text, text_mask)
+        dtype = self.x_embedder.proj.weight.dtype       # the public boundary: inputs take the model's precision
+        x = x.to(dtype)
+        text = None if text is None else text.to(dtype)
         cfg = self.config
         grid = self.embed(x, num_images)                # (B, F_tok, N, D), F_tok = n_f + num_images
         B, F_tok = grid.shape[:2]
@@ -570,6 +583,16 @@ def _check_tensor(name: str, value, *, floating: bool | None, shape_text: str, n
         raise TypeError(f"{name} must have {kind} dtype, got {value.dtype}")
     if (ndim is not None and value.dim() != ndim) or (shape is not None and tuple(value.shape) != shape):
         raise ValueError(f"{name} must have shape {shape_text}; got {tuple(value.shape)}")
+
+
+def _check_timesteps(t: torch.Tensor) -> None:
+    """Timesteps in [0, MAX_TIMESTEP] (checked for CPU tensors only: no device sync)."""
+    if t.device.type != "cpu":
+        return
+    values = t.double()
+    if not bool(torch.isfinite(values).all()) or values.min() < 0 or values.max() > MAX_TIMESTEP:
+        raise ValueError(f"t holds timesteps in [{values.min().item():g}, {values.max().item():g}] but must be in "
+                         f"[0, {MAX_TIMESTEP}] (diffusion timesteps, 0 .. diffusion_steps - 1)")
 
 
 def _check_labels(name: str, labels: torch.Tensor, top: int, cfg: LatteConfig) -> None:
