@@ -35,7 +35,7 @@ def test_ci_config_trains_and_writes_everything(tmp_path):
 
 
 def test_resume_in_process_matches_an_uninterrupted_run(tmp_path):
-    sets = ["train.num_sample_videos=0", "model.num_classes=3", "train.mixed_precision=fp32"]   # fp32: not timed per run
+    sets = ["train.num_sample_videos=0", "model.num_classes=3", "train.mixed_precision=fp32"]    # fp32: not timed
     cfg = load_config("ci", sets)
     straight = train(cfg, tmp_path / "a", progress=False)
     half = load_config("ci", sets + ["train.steps=10"])
