@@ -4,7 +4,7 @@ import itertools
 import pytest
 import torch
 
-from conftest import randomize_
+from conftest import assert_same_up_to_rounding, randomize_
 from minilatte.models import (Attention, LatteConfig, PatchEmbed, RotaryEmbedding, TransformerBlock,
                               TubeletEmbed, count_parameters, create_latte, patchify, sincos_1d, sincos_2d,
                               unpatchify)
@@ -153,9 +153,9 @@ def test_embedders_are_linear_maps_of_patches():
     # The tubelet conv is a Linear over (s, p, q, c)-ordered tubelet pixels.
     w = tubelet.proj.weight.permute(0, 2, 3, 4, 1).reshape(16, -1)    # (D, s*p*q*C)
     expected = patchify(x, 2, 2) @ w.T + tubelet.proj.bias
-    assert torch.allclose(tubelet(x), expected, atol=1e-5)
+    assert_same_up_to_rounding(tubelet(x), expected)
     w = uniform.proj.weight.permute(0, 2, 3, 1).reshape(16, -1)
-    assert torch.allclose(uniform(x), patchify(x, 2) @ w.T + uniform.proj.bias, atol=1e-5)
+    assert_same_up_to_rounding(uniform(x), patchify(x, 2) @ w.T + uniform.proj.bias)
 
 
 def test_compression_halves_token_frames_and_round_trips_shape():
@@ -171,7 +171,7 @@ def test_forward_with_cfg_guides_only_eps_channels():
     t, y = torch.tensor([50, 50]), torch.tensor([3, 5])   # 5 = null class
     out, raw = model.forward_with_cfg(x, t, y, cfg_scale=4.0), model(x, t, y)
     assert torch.allclose(out[:, :, C:], raw[:, :, C:])
-    assert torch.allclose(out[0, :, :C], raw[1, :, :C] + 4.0 * (raw[0, :, :C] - raw[1, :, :C]), atol=1e-5)
+    assert_same_up_to_rounding(out[0, :, :C], raw[1, :, :C] + 4.0 * (raw[0, :, :C] - raw[1, :, :C]))
     assert torch.equal(out[0, :, :C], out[1, :, :C])   # both halves carry the guided ε
 
 
@@ -230,7 +230,7 @@ def test_gradient_checkpointing_gives_same_gradients():
         model.gradient_checkpointing = flag
         model(x, t).square().sum().backward()
         grads.append(torch.cat([p.grad.flatten() for p in model.parameters()]))
-    assert torch.allclose(*grads, atol=1e-6)
+    assert_same_up_to_rounding(*grads)
 
 
 @pytest.mark.parametrize("kwargs,message", [
@@ -267,4 +267,4 @@ def test_attention_is_sdpa_multi_head_attention():
     q, k, v = attn.qkv(x[:, 0]).reshape(2, 5, 3, 4, 4).permute(2, 0, 3, 1, 4)
     weights = (q @ k.transpose(-1, -2) / 2.0).softmax(-1)          # head_dim 4 -> scale 1/2
     expected = attn.proj((weights @ v).transpose(1, 2).reshape(2, 5, 16))
-    assert torch.allclose(attn(x, "spatial")[:, 0], expected, atol=1e-5)
+    assert_same_up_to_rounding(attn(x, "spatial")[:, 0], expected)

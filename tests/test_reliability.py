@@ -24,7 +24,9 @@ from minilatte.distributed import DistContext
 from minilatte.train import Trainer, TrainingInterrupted, train
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
-QUIET = ["train.num_sample_videos=0"]
+# Every run here in fp32: runs compared bit for bit must not each time bf16 for themselves and choose
+# differently (auto does where a CPU with native bf16 times it near the threshold).
+COMMON = ["train.num_sample_videos=0", "train.mixed_precision=fp32"]
 
 
 def steps_logged(run: Path) -> list[int]:
@@ -55,7 +57,7 @@ def one_line(err: str) -> str:
 def straight(tmp_path_factory):
     """An uninterrupted 20-step ci run: what every interrupted-and-resumed run must equal."""
     out = tmp_path_factory.mktemp("straight")
-    train(load_config("ci", QUIET), out, progress=False)
+    train(load_config("ci", COMMON), out, progress=False)
     return out
 
 
@@ -63,7 +65,7 @@ def straight(tmp_path_factory):
 
 def test_a_fresh_run_into_a_used_folder_stops_and_keeps_the_old_run(tmp_path, capsys, straight):
     run = tmp_path / "run"
-    train(load_config("ci", QUIET), run, progress=False)
+    train(load_config("ci", COMMON), run, progress=False)
     before = ema_of(run)
     code, err = run_cli(capsys, "train", "--config", "ci", "--set", "train.lr=3e-4", "--out", str(run), "--no-progress")
     assert code == 2
@@ -73,9 +75,9 @@ def test_a_fresh_run_into_a_used_folder_stops_and_keeps_the_old_run(tmp_path, ca
 
 def test_overwrite_moves_the_old_run_aside_and_starts_afresh(tmp_path):
     run = tmp_path / "run"
-    train(load_config("ci", QUIET), run, progress=False)
+    train(load_config("ci", COMMON), run, progress=False)
     old = ema_of(run)
-    train(load_config("ci", QUIET + ["train.steps=10"]), run, overwrite=True, progress=False)
+    train(load_config("ci", COMMON + ["train.steps=10"]), run, overwrite=True, progress=False)
     aside = [p for p in tmp_path.iterdir() if p.name.startswith("run.replaced-")]
     assert len(aside) == 1 and same_weights(old, ema_of(aside[0]))
     assert steps_logged(run) == [5, 10]
@@ -84,7 +86,7 @@ def test_overwrite_moves_the_old_run_aside_and_starts_afresh(tmp_path):
 
 def test_resume_and_overwrite_together_are_refused():
     with pytest.raises(ConfigError, match="choose one"):
-        train(load_config("ci", QUIET), "unused", resume=True, overwrite=True, progress=False)
+        train(load_config("ci", COMMON), "unused", resume=True, overwrite=True, progress=False)
 
 
 @pytest.mark.parametrize("change,named", [
@@ -94,14 +96,14 @@ def test_resume_and_overwrite_together_are_refused():
 ])
 def test_resume_refuses_another_model_or_data_shape(tmp_path, straight, change, named):
     with pytest.raises(ConfigError, match=f"--resume: .*step_0000020 was trained with other settings .*{named}"):
-        train(load_config("ci", QUIET + [change]), straight, resume=True, progress=False)
+        train(load_config("ci", COMMON + [change]), straight, resume=True, progress=False)
 
 
 def test_resume_accepts_new_training_settings_and_says_which(tmp_path, capsys):
     run = tmp_path / "run"
-    train(load_config("ci", QUIET + ["train.steps=10"]), run, progress=False)
+    train(load_config("ci", COMMON + ["train.steps=10"]), run, progress=False)
     capsys.readouterr()
-    result = train(load_config("ci", QUIET), run, resume=True, progress=False)
+    result = train(load_config("ci", COMMON), run, resume=True, progress=False)
     assert result.step == 20 and "resuming with changed settings: train.steps: 10 -> 20" in capsys.readouterr().out
 
 
@@ -111,7 +113,7 @@ def test_a_signal_mid_step_finishes_the_step_checkpoints_and_resumes_bit_equal(t
     """The signal lands after step 8 drew its timesteps and noise: the step still completes, so the
     checkpoint holds a whole step and the resumed run is bit-equal to the uninterrupted one."""
     run = tmp_path / "run"
-    trainer = Trainer(load_config("ci", QUIET), run, DistContext(), progress=False)
+    trainer = Trainer(load_config("ci", COMMON), run, DistContext(), progress=False)
     losses = trainer.diffusion.training_losses
 
     def interrupted_mid_step(*args, **kwargs):
@@ -124,13 +126,13 @@ def test_a_signal_mid_step_finishes_the_step_checkpoints_and_resumes_bit_equal(t
         trainer.run()
     assert stop.value.checkpoint.name == "step_0000008"
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler       # handlers restored
-    train(load_config("ci", QUIET), run, resume=True, progress=False)
+    train(load_config("ci", COMMON), run, resume=True, progress=False)
     assert same_weights(ema_of(run), ema_of(straight))
     assert steps_logged(run) == steps_logged(straight)
 
 
 def test_a_second_ctrl_c_stops_at_once_without_a_checkpoint(tmp_path):
-    trainer = Trainer(load_config("ci", QUIET), tmp_path, DistContext(), progress=False)
+    trainer = Trainer(load_config("ci", COMMON), tmp_path, DistContext(), progress=False)
     losses = trainer.diffusion.training_losses
 
     def impatient(*args, **kwargs):
@@ -149,7 +151,7 @@ def test_a_second_ctrl_c_stops_at_once_without_a_checkpoint(tmp_path):
 @pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_ctrl_c_or_sigterm_at_a_random_moment_then_resume_equals_an_uninterrupted_run(tmp_path, sig, code):
     args = [sys.executable, "-m", "minilatte", "train", "--config", "ci", "--no-progress",
-            "--set", "train.steps=200", "--set", "train.ckpt_every=50", "--set", "train.num_sample_videos=0"]
+            "--set", "train.steps=200", "--set", "train.ckpt_every=50", *sum((["--set", s] for s in COMMON), [])]
     subprocess.run(args + ["--out", str(tmp_path / "straight")], check=True, env=ENV, capture_output=True)
     run = tmp_path / "stopped"
     proc = subprocess.Popen(args + ["--out", str(run)], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -173,7 +175,7 @@ def test_ctrl_c_or_sigterm_at_a_random_moment_then_resume_equals_an_uninterrupte
 
 def half_run(tmp_path) -> Path:
     run = tmp_path / "run"
-    train(load_config("ci", QUIET + ["train.steps=15", "train.ckpt_every=5"]), run, progress=False)
+    train(load_config("ci", COMMON + ["train.steps=15", "train.ckpt_every=5"]), run, progress=False)
     return run
 
 
@@ -188,7 +190,7 @@ def test_startup_removes_crash_debris_and_says_so(tmp_path, capsys, straight):
     (half_deleted / "state.pt").write_bytes(b"")
     assert [p.name for p in ckpt.list_checkpoints(ckpts)] == ["step_0000010", "step_0000015"]
     capsys.readouterr()
-    train(load_config("ci", QUIET), run, resume=True, progress=False)
+    train(load_config("ci", COMMON), run, resume=True, progress=False)
     out = capsys.readouterr().out
     assert out.count("removed ") == 2 and out.count("set aside ") == 1
     assert sorted(p.name for p in ckpts.iterdir()) == ["incomplete-step_0000018", "step_0000015", "step_0000020"]
@@ -197,7 +199,7 @@ def test_startup_removes_crash_debris_and_says_so(tmp_path, capsys, straight):
 
 def test_deleting_an_old_checkpoint_never_leaves_a_folder_that_looks_like_one(tmp_path, monkeypatch):
     monkeypatch.setattr(ckpt.shutil, "rmtree", lambda *a, **k: None)     # the deletion "crashes" every time
-    train(load_config("ci", QUIET + ["train.steps=15", "train.ckpt_every=5"]), tmp_path, progress=False)
+    train(load_config("ci", COMMON + ["train.steps=15", "train.ckpt_every=5"]), tmp_path, progress=False)
     names = sorted(p.name for p in (tmp_path / "checkpoints").iterdir())
     assert [n for n in names if n.startswith("step_")] == ["step_0000010", "step_0000015"]
     assert any(n.startswith(".del-step_0000005") for n in names)
@@ -215,7 +217,7 @@ def test_a_corrupt_newest_checkpoint_falls_back_to_the_previous_one(tmp_path, ca
     else:
         (newest / "config.yaml").write_text("")
     capsys.readouterr()
-    train(load_config("ci", QUIET), run, resume=True, progress=False)
+    train(load_config("ci", COMMON), run, resume=True, progress=False)
     out = capsys.readouterr().out
     assert "renamed it unreadable-step_0000015 and trying the previous checkpoint" in out
     assert (run / "checkpoints" / "unreadable-step_0000015").is_dir()
@@ -224,7 +226,7 @@ def test_a_corrupt_newest_checkpoint_falls_back_to_the_previous_one(tmp_path, ca
 
 def test_no_readable_checkpoint_at_all_is_one_line(tmp_path, capsys):
     run = tmp_path / "run"
-    train(load_config("ci", QUIET + ["train.steps=10"]), run, progress=False)
+    train(load_config("ci", COMMON + ["train.steps=10"]), run, progress=False)
     torch.save({"hook": Path("x")}, run / "checkpoints" / "step_0000010" / "state.pt")
     code, err = run_cli(capsys, "train", "--config", "ci", "--out", str(run), "--resume", "--no-progress")
     assert code == 2 and "no readable checkpoint left" in one_line(err)
@@ -240,8 +242,8 @@ def test_a_pickled_state_file_is_refused_in_one_line(tmp_path):
 
 def test_sampling_a_checkpoint_of_another_size_is_one_line(tmp_path, capsys):
     small, other = tmp_path / "small", tmp_path / "other"
-    train(load_config("ci", QUIET + ["train.steps=10"]), small, progress=False)
-    train(load_config("ci", QUIET + ["train.steps=10", "model.hidden_size=48"]), other, progress=False)
+    train(load_config("ci", COMMON + ["train.steps=10"]), small, progress=False)
+    train(load_config("ci", COMMON + ["train.steps=10", "model.hidden_size=48"]), other, progress=False)
     target = small / "checkpoints" / "step_0000010" / "ema.safetensors"
     target.write_bytes((other / "checkpoints" / "step_0000010" / "ema.safetensors").read_bytes())
     code, err = run_cli(capsys, "sample", "--checkpoint", str(small), "--out", str(tmp_path / "s.gif"))

@@ -35,9 +35,10 @@ def test_ci_config_trains_and_writes_everything(tmp_path):
 
 
 def test_resume_in_process_matches_an_uninterrupted_run(tmp_path):
-    cfg = load_config("ci", ["train.num_sample_videos=0", "model.num_classes=3"])
+    sets = ["train.num_sample_videos=0", "model.num_classes=3", "train.mixed_precision=fp32"]    # fp32: not timed
+    cfg = load_config("ci", sets)
     straight = train(cfg, tmp_path / "a", progress=False)
-    half = load_config("ci", ["train.num_sample_videos=0", "model.num_classes=3", "train.steps=10"])
+    half = load_config("ci", sets + ["train.steps=10"])
     train(half, tmp_path / "b", progress=False)
     resumed = train(cfg, tmp_path / "b", resume=True, progress=False)
     assert resumed.final_loss == straight.final_loss
@@ -55,7 +56,7 @@ def test_resuming_a_finished_run_trains_nothing_and_reports_its_last_logged_loss
 def test_kill_9_then_resume_gives_the_same_final_loss(tmp_path):
     args = [sys.executable, "-m", "minilatte", "train", "--config", "ci", "--no-progress",
             "--set", "train.steps=300", "--set", "train.ckpt_every=20", "--set", "train.log_every=20",
-            "--set", "train.num_sample_videos=0"]
+            "--set", "train.num_sample_videos=0", "--set", "train.mixed_precision=fp32"]   # fp32: not timed per run
     subprocess.run(args + ["--out", str(tmp_path / "straight")], check=True, env=ENV, capture_output=True)
     run = tmp_path / "killed"
     proc = subprocess.Popen(args + ["--out", str(run)], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -94,8 +95,10 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
 
 @pytest.mark.parametrize("strategy,port", [("ddp", "29517"), ("fsdp", "29518")])
 def test_two_gloo_processes_equal_one_process_on_the_same_global_batch(tmp_path, strategy, port):
+    # fp32 in both runs: under bf16 autocast half a batch rounds otherwise than the whole (as auto picks on a
+    # CPU where bf16 times faster), and each run would time it for itself.
     common = ["--config", "ci", "--no-progress", "--set", "train.num_sample_videos=0", "--set", "train.steps=10",
-              "--set", f"train.distributed={strategy}"]
+              "--set", f"train.distributed={strategy}", "--set", "train.mixed_precision=fp32"]
     subprocess.run([sys.executable, "-m", "minilatte", "train", *common, "--out", str(tmp_path / "one")],
                    check=True, env=ENV, capture_output=True)
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
@@ -123,7 +126,8 @@ def test_sample_cli_writes_a_gif(tmp_path):
 
 
 def test_torch_compile_trains_like_eager(tmp_path):
-    sets = ["train.steps=4", "train.ckpt_every=4", "train.log_every=2", "train.num_sample_videos=0"]
+    sets = ["train.steps=4", "train.ckpt_every=4", "train.log_every=2", "train.num_sample_videos=0",
+            "train.mixed_precision=fp32"]            # both runs in fp32, whatever auto would time on this CPU
     eager = train(load_config("ci", sets), tmp_path / "eager", progress=False)
     compiled = train(load_config("ci", sets + ["train.compile=true"]), tmp_path / "compiled", progress=False)
     assert abs(compiled.final_loss - eager.final_loss) < 1e-4
