@@ -381,7 +381,7 @@ def test_eval_refuses_clips_the_probe_cannot_read_before_sampling(capsys, monkey
 
 def test_resume_with_only_an_incomplete_checkpoint_keeps_it_and_refuses(tmp_path, capsys):
     run = tmp_path / "run"
-    train(load_config("ci", QUIET), run, progress=False)                 # checkpoints 10 and 20
+    train(load_config("ci", COMMON), run, progress=False)                 # checkpoints 10 and 20
     ckpts = run / "checkpoints"
     ckpt._remove(ckpts / "step_0000010")
     (ckpts / "step_0000020" / "state.pt").unlink()                         # removed by hand to save space
@@ -405,7 +405,7 @@ def test_an_incomplete_newest_checkpoint_is_set_aside_and_resume_continues_from_
     (run / "checkpoints" / "step_0000015" / "state.pt").unlink()
     (run / "checkpoints" / "incomplete-step_0000015").mkdir()            # an earlier one of the same name stays
     capsys.readouterr()
-    train(load_config("ci", QUIET), run, resume=True, progress=False)
+    train(load_config("ci", COMMON), run, resume=True, progress=False)
     out = capsys.readouterr().out
     assert "set aside" in out and "it lacks state.pt" in out and "removed" not in out
     kept = run / "checkpoints" / "incomplete-step_0000015-2"
