@@ -1,3 +1,5 @@
+import subprocess
+
 import pytest
 import torch
 
@@ -31,3 +33,14 @@ def torchrun_error(stderr: str) -> str:
     of the launcher says only which rank died)."""
     end = stderr.find("failed (exitcode:")
     return stderr[:end if end >= 0 else len(stderr)][-4000:]
+
+
+def stop_process(proc: subprocess.Popen, timeout: float) -> None:
+    """Stop a process a test started: SIGTERM (a torchrun agent then stops its workers), SIGKILL after ``timeout`` s."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

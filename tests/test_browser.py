@@ -26,6 +26,7 @@ import nbformat
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
+from conftest import stop_process
 from minilatte.assignments import make_student_notebook
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,11 +86,7 @@ def lab(tmp_path_factory):
                 time.sleep(0.5)
         yield f"http://127.0.0.1:{port}", token, served
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_process(server, timeout=20)
         log.close()
 
 

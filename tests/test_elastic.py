@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import torchrun_error
+from conftest import stop_process, torchrun_error
 from minilatte.checkpoint import load_checkpoint
 from minilatte.config import ConfigError, load_config
 from minilatte.train import train
@@ -55,13 +55,7 @@ def stopped_at_the_end(procs: list[subprocess.Popen]):
         yield
     finally:
         for p in procs:
-            if p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(timeout=60)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
+            stop_process(p, timeout=60)
 
 
 def log_rows(run: Path) -> list[dict]:
