@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from dataclasses import dataclass
 from datetime import date
@@ -37,7 +36,7 @@ import torch
 from .config import DiffusionSection, at_least
 from .convert import load_official_latte
 from .distributed import barrier, cleanup, setup_distributed
-from .files import read_json_object, write_text_atomic
+from .files import read_json_object, write_atomic, write_text_atomic
 from .fvd_protocol import PROTOCOLS, SOURCES, find_real_videos, get_protocol, read_real_clip
 from .metrics import frechet_distance, i3d_features, load_i3d, to_uint8_videos
 from .metrics.fvd import MIN_FRAMES
@@ -73,11 +72,11 @@ def _seed_of(*parts: int) -> int:
 
 
 def save_npz_atomic(path: Path, **arrays) -> None:
-    """Write ``path`` whole or not at all: a temporary file in the same folder, then a rename."""
-    tmp = path.with_name(f".tmp-{path.name}-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-    os.replace(tmp, path)
+    """Write ``path`` whole or not at all (:func:`minilatte.files.write_atomic`)."""
+    def save(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+    write_atomic(path, save)
 
 
 def load_shard(path: Path, key: str, size: int) -> dict | None:

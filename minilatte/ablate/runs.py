@@ -13,7 +13,6 @@ import contextlib
 import copy
 import functools
 import json
-import os
 import time
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from .. import checkpoint as ckpt
 from ..config import RunConfig, apply_overrides, build_config
 from ..convert import init_from_dit
 from ..evaluate import evaluate
-from ..files import read_json_object
+from ..files import read_json_object, write_text_atomic
 from ..flops import train_step_flops
 from ..run_folder import config_differences
 from ..train import train
@@ -72,13 +71,7 @@ def _claim(folder: Path, cfg: RunConfig) -> None:
             raise ValueError(f"{folder} holds a run of other settings ({'; '.join((blocking + other)[:3])}); "
                              "delete it or use another --work")
         return
-    _write_json(record, cfg.to_dict())
-
-
-def _write_json(path: Path, data) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)                  # never a half-written file that looks finished
+    write_text_atomic(record, json.dumps(cfg.to_dict(), indent=2) + "\n")
 
 
 def _train_quietly(cfg: RunConfig, folder: Path, init_weights=None) -> None:
@@ -131,7 +124,7 @@ def run_arm(base: RunConfig, arm: Arm, seed: int, work: Path, tier: str, num_sam
             scores = evaluate(folder / "checkpoints" / f"step_{step:07d}", t.metrics,
                               num_samples=num_samples or t.num_samples, seed=seed, sampler=t.sampler,
                               steps=t.sampling_steps, num_resamples=20, progress=False)
-            _write_json(out, scores)
+            write_text_atomic(out, json.dumps(scores, indent=2) + "\n")   # never half-written and looking finished
             trained.append(step)
         evals[step] = read_json_object(out, "evaluation result", ("checkpoint", "metrics"))
     final = evals[cfg.train.steps]["metrics"]
